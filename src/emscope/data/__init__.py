@@ -1,0 +1,1 @@
+"""Datasets: chat examples, domain registry, recipes and condition builders."""

@@ -1,0 +1,43 @@
+"""Errors that name where bad input is, so a researcher can fix it without a debugger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EmscopeError(Exception):
+    """Base class of every error emscope raises on purpose."""
+
+
+class InputError(EmscopeError):
+    """Bad user input, located by file, line and field where known.
+
+    >>> str(InputError("empty content", file="d.jsonl", line=3, field="messages[1].content"))
+    'd.jsonl:3: messages[1].content: empty content'
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.field = field
+        super().__init__(self.location_prefix() + message)
+
+    def location_prefix(self) -> str:
+        parts: list[str] = []
+        if self.file is not None:
+            parts.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        if self.field is not None:
+            parts.append(self.field)
+        return "".join(f"{p}: " for p in parts)
+
+
+class UnknownModelError(EmscopeError):
+    """A model reference that is neither an alias, a path, a hub id nor an API model."""

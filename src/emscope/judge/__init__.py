@@ -1,0 +1,1 @@
+"""Judges: score answers for alignment and coherence, 0-100."""

