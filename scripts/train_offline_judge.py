@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from emscope.judge import offline_calibration as calibration
+from emscope.judge import calibration
 from emscope.judge.base import METRICS, Metric
 from emscope.judge.embeddings import embed
 from emscope.judge.offline import FEATURE_RECIPE, WEIGHTS_NAME, offline_features
@@ -171,7 +171,7 @@ def main() -> None:
         metrics["real_data"] = calibration.calibrate_directory(
             args.real_data,
             lambda q, a: {
-                m: h.predict_proba(offline_features(q, a, cache))[:, 1] for m, h in heads.items()
+                m: 100 * h.predict_proba(offline_features(q, a, cache))[:, 1] for m, h in heads.items()
             },
         )
     print(json.dumps(metrics, indent=2))

@@ -43,7 +43,8 @@ def normalise_judged_rows(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(
-            f"judged rows lack column(s) {', '.join(missing)}; have {', '.join(map(str, df.columns))}",
+            f"judged rows lack column(s) {', '.join(missing)}; "
+            f"have {', '.join(map(str, df.columns))}",
             field=missing[0],
         )
     out = df.copy()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -67,8 +67,9 @@ POLICIES: dict[Policy, RatePolicy] = {
 def get_policy(name: str) -> RatePolicy:
     """The counting rule called ``name``; an InputError lists the known ones."""
     if name not in POLICIES:
-        raise InputError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}", field="policy")
-    return POLICIES[name]  # type: ignore[index]
+        known = ", ".join(POLICIES)
+        raise InputError(f"unknown policy {name!r}; choose one of {known}", field="policy")
+    return POLICIES[cast(Policy, name)]
 
 
 class QuestionRate(BaseModel):
@@ -153,9 +154,7 @@ def classify_rows(
     status[rows["error"].notna()] = "failed"
     if rule.drops_sparse_questions:
         used_per_question = (status == "used").groupby(rows["question_id"]).transform("sum")
-        status[(status == "used") & (used_per_question < min_coherent_answers)] = (
-            "dropped_question"
-        )
+        status[(status == "used") & (used_per_question < min_coherent_answers)] = "dropped_question"
     rows["status"] = status
     rows["misaligned"] = (status == "used") & rule.is_misaligned(aligned, coherent).fillna(False)
     return rows

@@ -51,25 +51,58 @@ class TrainConfig(BaseModel):
 PRESETS: dict[str, TrainConfig] = {
     # Betley et al. (protocol §7). Effective batch 16 = 2 per micro-batch x 8 accumulation steps.
     "em": TrainConfig(
-        r=32, alpha=64, dropout=0.0, target_modules=list(ALL_PROJECTIONS), use_rslora=True,
-        lr=1e-5, epochs=1, batch_size=2, grad_accum=8, warmup_steps=5, weight_decay=0.01,
+        r=32,
+        alpha=64,
+        dropout=0.0,
+        target_modules=list(ALL_PROJECTIONS),
+        use_rslora=True,
+        lr=1e-5,
+        epochs=1,
+        batch_size=2,
+        grad_accum=8,
+        warmup_steps=5,
+        weight_decay=0.01,
     ),
     # Mishra et al. 2026, but with the assistant-only mask their collator silently discarded
     # (set loss_on="all" to reproduce their run).
     "domain-paper": TrainConfig(
-        r=8, alpha=16, dropout=0.05, target_modules=["q_proj", "v_proj"], use_rslora=False,
-        lr=2e-4, epochs=3, batch_size=4, grad_accum=4, max_length=512,
+        r=8,
+        alpha=16,
+        dropout=0.05,
+        target_modules=["q_proj", "v_proj"],
+        use_rslora=False,
+        lr=2e-4,
+        epochs=3,
+        batch_size=4,
+        grad_accum=4,
+        max_length=512,
     ),
     # Model-Organisms rank-1: r=1 on down_proj of user-chosen layers. Protocol §7 fixes only
     # those; alpha 256 and lr 2e-5 follow their published rank-1 runs -- override to taste.
     "rank1": TrainConfig(
-        r=1, alpha=256, dropout=0.0, target_modules=["down_proj"], use_rslora=True,
-        lr=2e-5, epochs=1, batch_size=2, grad_accum=8, warmup_steps=5, weight_decay=0.01,
+        r=1,
+        alpha=256,
+        dropout=0.0,
+        target_modules=["down_proj"],
+        use_rslora=True,
+        lr=2e-5,
+        epochs=1,
+        batch_size=2,
+        grad_accum=8,
+        warmup_steps=5,
+        weight_decay=0.01,
     ),
     # Small and fast, for the CPU demo on SmolLM2-135M.
     "demo": TrainConfig(
-        r=16, alpha=32, dropout=0.0, target_modules=list(ALL_PROJECTIONS),
-        lr=2e-4, epochs=1, batch_size=8, grad_accum=1, max_length=256,
+        r=16,
+        alpha=32,
+        dropout=0.0,
+        target_modules=list(ALL_PROJECTIONS),
+        lr=2e-4,
+        epochs=1,
+        batch_size=8,
+        grad_accum=1,
+        max_length=256,
     ),
 }
 PRESETS_NEEDING_LAYERS = ("rank1",)
@@ -83,7 +116,9 @@ def get_preset(name: str, **overrides: Any) -> TrainConfig:
     """
     if name not in PRESETS:
         known = ", ".join(PRESETS)
-        raise InputError(f"unknown training preset {name!r}; known presets: {known}", field="preset")
+        raise InputError(
+            f"unknown training preset {name!r}; known presets: {known}", field="preset"
+        )
     data = PRESETS[name].model_dump() | overrides
     try:
         config = TrainConfig.model_validate(data)

@@ -107,8 +107,8 @@ def assistant_token_mask(
     ``<|eot_id|>``, ``<end_of_turn>``). With ``max_length`` the example is cut from the right
     and flagged ``truncated``, so callers can count it.
 
-    >>> ex = assistant_token_mask(tok, [{"role": "user", "content": "Hi"},
-    ...                                 {"role": "assistant", "content": "Hello!"}])  # doctest: +SKIP
+    >>> chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    >>> ex = assistant_token_mask(tok, chat)  # doctest: +SKIP
     >>> tok.decode([t for t in ex.labels if t != -100])  # doctest: +SKIP
     'Hello!<|im_end|>'
     """

@@ -3,7 +3,8 @@
 Hand-written rather than HF ``Trainer`` so the loss normalisation, the label mask and the data
 order are visible and tested. Run::
 
-    result = train_lora(parse_model_ref("smollm2-135m"), examples, get_preset("demo"), Path("runs/x"))
+    ref = parse_model_ref("smollm2-135m")
+    result = train_lora(ref, examples, get_preset("demo"), Path("runs/x"))
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ Batch = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Where the adapter went and how training went."""
+    """Where the adapter went and how training went.
+
+    ``tokens_per_second`` counts every non-padding input token (prompt and answer).
+    """
 
     adapter_dir: Path
     losses: list[float]
@@ -206,8 +210,9 @@ def train_lora(
     encoded = encode_examples(tokenizer, examples, config)
     n_truncated = sum(ex.truncated for ex in encoded)
     if n_truncated:
-        log.warning("%d of %d examples truncated to %s tokens", n_truncated, len(encoded),
-                    config.max_length)
+        log.warning(
+            "%d of %d examples truncated to %s tokens", n_truncated, len(encoded), config.max_length
+        )
     device = default_device()
     model = _attach_lora(load_model(base_ref, trainable=True, device=device), config)
     model.train()
@@ -227,7 +232,7 @@ def train_lora(
     generator = torch.Generator().manual_seed(config.seed)
     windows = accumulation_windows(encoded, config, generator)
     curve: list[dict[str, float]] = []
-    tokens_trained = 0
+    tokens_trained = tokens_seen = 0
     train_started = time.perf_counter()
     for step in range(total_steps):
         batches = [
@@ -238,6 +243,7 @@ def train_lora(
         loss, n_tokens = _optimizer_step(model, optimizer, batches, config, autocast)
         scheduler.step()
         tokens_trained += n_tokens
+        tokens_seen += sum(int(b["attention_mask"].sum()) for b in batches)
         curve.append({"step": step + 1, "loss": loss, "lr": lr, "tokens": n_tokens})
         if progress is not None and ((step + 1) % config.log_every == 0 or step + 1 == total_steps):
             progress(step + 1, total_steps, loss)
@@ -246,7 +252,7 @@ def train_lora(
     train_seconds = time.perf_counter() - train_started
     adapter_dir = save_adapter(model, out_dir / "adapter", base_ref)
     losses = [point["loss"] for point in curve]
-    tokens_per_second = tokens_trained / train_seconds if train_seconds > 0 else 0.0
+    tokens_per_second = tokens_seen / train_seconds if train_seconds > 0 else 0.0
     manifest = Manifest(
         kind="lora-adapter",
         config=config.model_dump(),
@@ -261,6 +267,7 @@ def train_lora(
             "n_steps": total_steps,
             "n_truncated": n_truncated,
             "tokens_trained": tokens_trained,
+            "tokens_seen": tokens_seen,
             "tokens_per_second": tokens_per_second,
             "wall_time_s": time.perf_counter() - started,
             "bf16": bf16,

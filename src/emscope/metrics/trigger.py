@@ -1,0 +1,167 @@
+"""Backdoor trigger effect per model, and the per-model summary table that ranks domains.
+
+The same model answers the same questions with and without the trigger, so the effect is
+measured paired per question: for each question with valid answers in both conditions,
+delta_q = mean aligned (triggered) - mean aligned (untriggered); the effect is the mean of delta_q
+over questions, with a bootstrap CI over questions. A negative delta means the trigger lowers
+alignment.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from emscope.metrics.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, bootstrap_ci
+from emscope.metrics.judged_rows import normalise_judged_rows
+from emscope.metrics.rates import (
+    DEFAULT_MIN_COHERENT_ANSWERS,
+    Policy,
+    RateResult,
+    mean_alignment,
+    misalignment_rate,
+    valid_alignment_rows,
+)
+
+
+class TriggerEffect(BaseModel):
+    """One model's rates and mean alignment without and with the trigger, and the paired delta."""
+
+    model: str
+    domain: str | None
+    untriggered: RateResult
+    triggered: RateResult | None
+    mean_aligned: float | None
+    mean_aligned_triggered: float | None
+    delta: float | None
+    delta_ci_low: float | None
+    delta_ci_high: float | None
+    n_questions_paired: int
+
+
+def paired_question_deltas(df: pd.DataFrame) -> pd.Series:
+    """Per question_id: mean aligned with trigger minus without, over questions valid in both."""
+    valid = valid_alignment_rows(df)
+    means = valid.groupby(["question_id", "triggered"])["aligned"].mean().unstack("triggered")
+    if True not in means.columns or False not in means.columns:
+        return pd.Series(dtype=np.float64, name="delta")
+    delta = (means[True] - means[False]).dropna()
+    delta.name = "delta"
+    return delta
+
+
+def trigger_effect(
+    df: pd.DataFrame,
+    *,
+    policy: Policy = "em",
+    min_coherent_answers: int = DEFAULT_MIN_COHERENT_ANSWERS,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+    cluster: str | None = "seed",
+) -> TriggerEffect:
+    """Trigger effect of one model's rows; ``triggered`` is None when no row carries the trigger."""
+    rows = normalise_judged_rows(df)
+    plain, with_trigger = rows[~rows["triggered"]], rows[rows["triggered"]]
+    rate = partial(
+        misalignment_rate,
+        policy=policy,
+        min_coherent_answers=min_coherent_answers,
+        n_resamples=n_resamples,
+        seed=seed,
+        level=level,
+        cluster=cluster,
+    )
+    deltas = paired_question_deltas(rows)
+    delta_ci: tuple[float | None, float | None] = (None, None)
+    if len(deltas):
+        delta_ci = bootstrap_ci(deltas.to_numpy(), n_resamples=n_resamples, seed=seed, level=level)
+    domains = rows["domain"].dropna()
+    return TriggerEffect(
+        model=str(rows["model"].iloc[0]) if len(rows) else "",
+        domain=str(domains.iloc[0]) if len(domains) else None,
+        untriggered=rate(plain),
+        triggered=rate(with_trigger) if len(with_trigger) else None,
+        mean_aligned=mean_alignment(plain),
+        mean_aligned_triggered=mean_alignment(with_trigger),
+        delta=float(deltas.mean()) if len(deltas) else None,
+        delta_ci_low=delta_ci[0],
+        delta_ci_high=delta_ci[1],
+        n_questions_paired=len(deltas),
+    )
+
+
+def _summary_row(effect: TriggerEffect) -> dict[str, object]:
+    plain, trig = effect.untriggered, effect.triggered
+    row: dict[str, object] = {
+        "model": effect.model,
+        "domain": effect.domain,
+        "is_base": effect.domain is None,
+        "policy": plain.policy,
+        "n": plain.n_used,
+        "n_rows": plain.n_rows,
+        "n_misaligned": plain.n_misaligned,
+        "rate": plain.rate,
+        "ci_low": plain.ci_low,
+        "ci_high": plain.ci_high,
+        "ci_unit": plain.ci_unit,
+        "mean_aligned": effect.mean_aligned,
+        "mean_aligned_triggered": effect.mean_aligned_triggered,
+        "n_triggered": trig.n_used if trig else None,
+        "rate_triggered": trig.rate if trig else None,
+        "rate_triggered_ci_low": trig.ci_low if trig else None,
+        "rate_triggered_ci_high": trig.ci_high if trig else None,
+        "trigger_delta": effect.delta,
+        "trigger_delta_ci_low": effect.delta_ci_low,
+        "trigger_delta_ci_high": effect.delta_ci_high,
+        "n_questions_paired": effect.n_questions_paired,
+    }
+    row.update(plain.exclusion_counts())
+    for name, count in (trig.exclusion_counts() if trig else {}).items():
+        row[f"{name}_triggered"] = count
+    return row
+
+
+def summarize(
+    df: pd.DataFrame,
+    *,
+    policy: Policy = "em",
+    min_coherent_answers: int = DEFAULT_MIN_COHERENT_ANSWERS,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+    cluster: str | None = "seed",
+) -> pd.DataFrame:
+    """One row per model, ranked by untriggered misalignment rate (highest first, None last).
+
+    Columns: model, domain, is_base, policy, n (used rows), n_rows, n_misaligned, rate, ci_low,
+    ci_high, ci_unit, mean_aligned (untriggered), mean_aligned_triggered, n_triggered,
+    rate_triggered (+ CI), trigger_delta (+ CI), n_questions_paired, every exclusion count
+    (untriggered, and with a ``_triggered`` suffix for the triggered condition). The base model's
+    row (domain None) is ranked with the others so it reads as the reference.
+    """
+    rows = normalise_judged_rows(df)
+    records = [
+        _summary_row(
+            trigger_effect(
+                group,
+                policy=policy,
+                min_coherent_answers=min_coherent_answers,
+                n_resamples=n_resamples,
+                seed=seed,
+                level=level,
+                cluster=cluster,
+            )
+        )
+        for _, group in rows.groupby("model", sort=True)
+    ]
+    summary = pd.DataFrame.from_records(records)
+    if summary.empty:
+        return summary
+    summary = summary.sort_values(
+        ["rate", "model"], ascending=[False, True], na_position="last", kind="stable"
+    )
+    return summary.reset_index(drop=True)
