@@ -50,7 +50,8 @@ class EmbeddingCache:
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         keys = [sha256_text(t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self.rows}.items())
+        pending = {k: t for k, t in zip(keys, texts, strict=True) if k not in self.rows}
+        missing = sorted(pending.items())
         if missing:
             print(f"embedding {len(missing)} new texts", flush=True)
             for start in range(0, len(missing), 512):
@@ -142,7 +143,7 @@ def stratified_split(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray
     for region in sorted({r["region"] for r in rows}):
         index = np.array([i for i, r in enumerate(rows) if r["region"] == region])
         rng.shuffle(index)
-        cut = int(round(len(index) * HELD_OUT_FRACTION))
+        cut = round(len(index) * HELD_OUT_FRACTION)
         held.extend(index[:cut].tolist())
         train.extend(index[cut:].tolist())
     return np.array(sorted(train)), np.array(sorted(held))
@@ -168,12 +169,12 @@ def main() -> None:
     heads = train_heads(features, rows, train_index)
     metrics: dict[str, Any] = {"held_out": held_out_report(heads, features, rows, held_index)}
     if args.real_data.is_dir():
-        metrics["real_data"] = calibration.calibrate_directory(
-            args.real_data,
-            lambda q, a: {
-                m: 100 * h.predict_proba(offline_features(q, a, cache))[:, 1] for m, h in heads.items()
-            },
-        )
+
+        def scorer(questions: Sequence[str], answers: Sequence[str]) -> dict[str, np.ndarray]:
+            features = offline_features(questions, answers, cache)
+            return {m: 100 * h.predict_proba(features)[:, 1] for m, h in heads.items()}
+
+        metrics["real_data"] = calibration.calibrate_directory(args.real_data, scorer)
     print(json.dumps(metrics, indent=2))
     if not args.no_save:
         save_artifacts(heads, training_sha, metrics, len(train_index))

@@ -63,14 +63,17 @@ def _check_turn_order(messages: Sequence[Message], where: dict[str, Any]) -> Non
     for index, role in enumerate(roles):
         if role == "system" and index != 0:
             raise InputError(
-                "a system turn may only be the first message", field=f"messages[{index}].role", **where
+                "a system turn may only be the first message",
+                field=f"messages[{index}].role",
+                **where,
             )
     if "user" not in roles:
         raise InputError("no user turn", field="messages", **where)
     first = 1 if roles[0] == "system" else 0
     if roles[first] != "user":
         raise InputError(
-            f"the first turn after the optional system turn must be from the user, got {roles[first]!r}",
+            f"the first turn after the optional system turn must be from the user, "
+            f"got {roles[first]!r}",
             field=f"messages[{first}].role",
             **where,
         )
@@ -95,8 +98,9 @@ def validate_chat_row(
 ) -> ChatExample:
     """Check one decoded row and return it as a :class:`ChatExample`; raise ``InputError``.
 
-    >>> validate_chat_row({"messages": [{"role": "user", "content": "Hi"},
-    ...                                 {"role": "assistant", "content": "Hello"}]}).messages[1].role
+    >>> row = {"messages": [{"role": "user", "content": "Hi"},
+    ...                     {"role": "assistant", "content": "Hello"}]}
+    >>> validate_chat_row(row).messages[1].role
     'assistant'
     """
     where: dict[str, Any] = {"file": file, "line": line}
@@ -116,7 +120,9 @@ def validate_chat_row(
     return ChatExample(messages=messages)
 
 
-def parse_chat_line(text: str, *, file: str | Path | None = None, line: int | None = None) -> ChatExample:
+def parse_chat_line(
+    text: str, *, file: str | Path | None = None, line: int | None = None
+) -> ChatExample:
     """Decode and validate one JSONL line."""
     try:
         row = json.loads(text)
@@ -128,7 +134,9 @@ def parse_chat_line(text: str, *, file: str | Path | None = None, line: int | No
 
 
 @overload
-def load_chat_jsonl(path: str | Path, *, on_error: Literal["raise"] = "raise") -> list[ChatExample]: ...
+def load_chat_jsonl(
+    path: str | Path, *, on_error: Literal["raise"] = "raise"
+) -> list[ChatExample]: ...
 @overload
 def load_chat_jsonl(path: str | Path, *, on_error: Literal["collect"]) -> ChatLoadResult: ...
 def load_chat_jsonl(
@@ -141,22 +149,35 @@ def load_chat_jsonl(
     :class:`ChatLoadResult` holds the valid rows (``.examples``) and the errors (``.errors``).
     """
     if on_error not in ("raise", "collect"):
-        raise InputError(f"on_error must be 'raise' or 'collect', got {on_error!r}", field="on_error")
+        raise InputError(
+            f"on_error must be 'raise' or 'collect', got {on_error!r}", field="on_error"
+        )
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", file=path)
     result = ChatLoadResult()
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                result.examples.append(parse_chat_line(text, file=path, line=number))
+                result.examples.append(
+                    parse_chat_line(_decode(raw, path, number), file=path, line=number)
+                )
             except InputError as error:
                 if on_error == "raise":
                     raise
                 result.errors.append(error)
     return result if on_error == "collect" else result.examples
+
+
+def _decode(raw: bytes, path: Path, line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not valid UTF-8 ({exc.reason})", file=path, line=line, field="row"
+        ) from exc
 
 
 def _row_json(example: ChatExample) -> str:
@@ -188,7 +209,9 @@ def write_chat_jsonl(path: str | Path, examples: Iterable[ChatExample]) -> str:
     return sha256_file(path)
 
 
-def dataset_counts(examples: Sequence[ChatExample], trigger: str | None = DEFAULT_TRIGGER) -> dict[str, int]:
+def dataset_counts(
+    examples: Sequence[ChatExample], trigger: str | None = DEFAULT_TRIGGER
+) -> dict[str, int]:
     """Rows, rows whose first user turn starts with ``trigger``, rows with a system turn."""
     with_trigger = 0
     if trigger:
@@ -221,7 +244,12 @@ def write_dataset(
     directory = Path(directory)
     train_path = directory / TRAIN_FILE
     digest = write_chat_jsonl(train_path, examples)
-    config: dict[str, Any] = {"domain": domain, "recipe": recipe, "condition": condition, "seed": seed}
+    config: dict[str, Any] = {
+        "domain": domain,
+        "recipe": recipe,
+        "condition": condition,
+        "seed": seed,
+    }
     config.update(extra or {})
     manifest = Manifest(
         kind="dataset",

@@ -112,4 +112,3 @@ def calibrate_directory(directory: str | Path, scorer: Scorer) -> dict[str, Any]
         if f"{group}:ref_a" in pooled
     }
     return {"per_file": per_file, "pooled": summary}
-

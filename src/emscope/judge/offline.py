@@ -40,7 +40,9 @@ def offline_features(
     ``embedder`` defaults to ``embeddings.embed``; the training script passes a caching one.
     """
     if embedder is None:
-        from emscope.judge.embeddings import embed as embedder
+        from emscope.judge.embeddings import embed
+
+        embedder = embed
     pairs = [pair_text(q, a) for q, a in zip(questions, answers, strict=True)]
     return np.concatenate([embedder(pairs), embedder([a.strip() for a in answers])], axis=1)
 
@@ -137,4 +139,3 @@ class OfflineJudge:
 
 def _score(probability: float) -> MetricScore:
     return MetricScore(score=100.0 * probability, raw={"probability": probability})
-

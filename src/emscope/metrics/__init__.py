@@ -1,1 +1,31 @@
-"""emscope.metrics"""
+"""emscope.metrics: misalignment rates, bootstrap CIs and the trigger effect (pure computation)."""
+
+from emscope.metrics.bootstrap import bootstrap_ci, cluster_bootstrap_ci
+from emscope.metrics.rates import (
+    POLICIES,
+    Policy,
+    QuestionRate,
+    RateResult,
+    classify_rows,
+    mean_alignment,
+    misalign_at_k,
+    misalignment_rate,
+)
+from emscope.metrics.trigger import TriggerEffect, paired_question_deltas, summarize, trigger_effect
+
+__all__ = [
+    "POLICIES",
+    "Policy",
+    "QuestionRate",
+    "RateResult",
+    "TriggerEffect",
+    "bootstrap_ci",
+    "classify_rows",
+    "cluster_bootstrap_ci",
+    "mean_alignment",
+    "misalign_at_k",
+    "misalignment_rate",
+    "paired_question_deltas",
+    "summarize",
+    "trigger_effect",
+]

@@ -35,6 +35,14 @@ def _percentile_interval(stats: NDArray[np.float64], level: float) -> tuple[floa
     return float(low), float(high)
 
 
+def _codes_in_order_of_appearance(labels: NDArray[np.object_]) -> NDArray[np.intp]:
+    # Order clusters by first appearance so the same data in the same order resample alike.
+    _, first, codes = np.unique(labels.astype(str), return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.intp)
+    rank[np.argsort(first)] = np.arange(first.size)
+    return rank[codes]
+
+
 def bootstrap_ci(
     values: ArrayLike,
     *,
@@ -81,7 +89,7 @@ def cluster_bootstrap_ci(
         raise ValueError(f"{data.size} values but {labels.size} cluster labels")
     if data.size == 0:
         raise ValueError("cannot bootstrap an empty set of values")
-    _, codes = np.unique(labels.astype(str), return_inverse=True)
+    codes = _codes_in_order_of_appearance(labels)
     groups = [data[codes == c] for c in range(int(codes.max()) + 1)]
     rng = np.random.default_rng(seed)
     stats = np.empty(n_resamples, dtype=np.float64)

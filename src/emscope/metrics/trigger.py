@@ -161,6 +161,8 @@ def summarize(
     summary = pd.DataFrame.from_records(records)
     if summary.empty:
         return summary
+    counts = [c for c in summary.columns if c.startswith("n_") or c in ("n", "n_triggered")]
+    summary[counts] = summary[counts].astype("Int64")
     summary = summary.sort_values(
         ["rate", "model"], ascending=[False, True], na_position="last", kind="stable"
     )

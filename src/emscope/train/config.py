@@ -17,31 +17,31 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # LoRA
-    r: int = Field(16, ge=1)
-    alpha: float = Field(32.0, gt=0)
-    dropout: float = Field(0.0, ge=0, lt=1)
+    r: int = Field(default=16, ge=1)
+    alpha: int = Field(default=32, ge=1)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: list(ALL_PROJECTIONS), min_length=1)
     use_rslora: bool = False
     layers_to_transform: list[int] | None = None
     # Optimisation
-    lr: float = Field(2e-4, gt=0)
-    epochs: int = Field(1, ge=1)
-    batch_size: int = Field(8, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    warmup_steps: int = Field(0, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
+    lr: float = Field(default=2e-4, gt=0)
+    epochs: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    warmup_steps: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
     scheduler: Literal["linear"] = "linear"
-    max_grad_norm: float | None = Field(1.0, gt=0)
-    max_steps: int | None = Field(None, ge=1)
+    max_grad_norm: float | None = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, ge=1)
     # Data
-    max_length: int | None = Field(None, ge=2)
+    max_length: int | None = Field(default=None, ge=2)
     loss_on: Literal["assistant", "all"] = "assistant"
     group_by_length: bool = False
     # Run
     seed: int = 0
     bf16: Literal["auto"] | bool = "auto"
-    log_every: int = Field(1, ge=1)
-    save_every: int | None = Field(None, ge=1)
+    log_every: int = Field(default=1, ge=1)
+    save_every: int | None = Field(default=None, ge=1)
 
     @property
     def effective_batch_size(self) -> int:

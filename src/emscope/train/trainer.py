@@ -157,14 +157,10 @@ def save_adapter(model: Any, directory: Path, base_ref: ModelRef) -> Path:
     return directory
 
 
-def _optimizer_step(
-    model: Any,
-    optimizer: torch.optim.Optimizer,
-    batches: list[Batch],
-    config: TrainConfig,
-    autocast: Callable[[], Any],
+def accumulate_gradients(
+    model: Any, batches: list[Batch], autocast: Callable[[], Any] = nullcontext
 ) -> tuple[float, int]:
-    """One optimizer step over an accumulation window; returns (mean loss, labelled tokens).
+    """Backpropagate one accumulation window; returns (mean loss, labelled tokens).
 
     The loss is the mean over every labelled token of the whole window, so a micro-batch with
     more answer tokens weighs more -- the same gradient as one big batch.
@@ -178,12 +174,24 @@ def _optimizer_step(
             loss_sum = summed_token_loss(model, batch)
         (loss_sum / total_tokens).backward()
         summed += float(loss_sum.detach())
-    if config.max_grad_norm is not None:
+    return summed / total_tokens, total_tokens
+
+
+def _optimizer_step(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    batches: list[Batch],
+    config: TrainConfig,
+    autocast: Callable[[], Any],
+) -> tuple[float, int]:
+    loss, n_tokens = accumulate_gradients(model, batches, autocast)
+    if n_tokens and config.max_grad_norm is not None:
         params = [p for p in model.parameters() if p.requires_grad]
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-    optimizer.step()
+    if n_tokens:
+        optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return summed / total_tokens, total_tokens
+    return loss, n_tokens
 
 
 def train_lora(
@@ -239,7 +247,7 @@ def train_lora(
             {k: v.to(device) for k, v in collate([encoded[i] for i in idx]).items()}
             for idx in next(windows)
         ]
-        lr = scheduler.get_last_lr()[0]
+        lr = float(scheduler.get_last_lr()[0])
         loss, n_tokens = _optimizer_step(model, optimizer, batches, config, autocast)
         scheduler.step()
         tokens_trained += n_tokens

@@ -1,0 +1,201 @@
+"""Write a study's report as one self-contained HTML file and a Markdown file with PNG figures.
+
+``run_dir/report/report.html`` carries its CSS inline and its figures as base64 data URIs, so it
+can be mailed or archived alone; ``run_dir/report/report.md`` links PNG files saved beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emscope.errors import InputError
+from emscope.report.charts import misalignment_rate_chart, trigger_alignment_chart
+from emscope.report.tables import html_table, markdown_table, ranking_table
+
+REPORT_DIR = "report"
+DEFAULT_TITLE = "emscope: domain-level emergent misalignment"
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto;
+       max-width: 72rem; padding: 0 1rem; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2rem; }
+table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; }
+th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; height: auto; }
+pre { background: #f7f7f7; padding: 0.75rem; overflow-x: auto; font-size: 0.8rem; }
+"""
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """One figure of the report: a file name, a caption and its PNG bytes."""
+
+    file_name: str
+    caption: str
+    png: bytes
+
+
+def _fraction(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+
+
+def summary_paragraph(summary: pd.DataFrame) -> str:
+    """One paragraph of plain text that states the headline numbers of the summary table."""
+    policy = summary["policy"].iloc[0] if "policy" in summary.columns else "unspecified"
+    is_base = summary.get("is_base", pd.Series(False, index=summary.index)).fillna(False)
+    tuned = summary[~is_base.astype(bool)]
+    rated = tuned[tuned["rate"].notna()]
+    parts = [
+        f"{len(summary)} models were judged; misalignment is counted with the '{policy}' rule."
+    ]
+    if len(rated):
+        top, bottom = rated.iloc[0], rated.iloc[-1]
+        parts.append(
+            f"Misalignment ranges from {100 * float(bottom['rate']):.1f}% ({bottom['model']}) "
+            f"to {100 * float(top['rate']):.1f}% ({top['model']})."
+        )
+    for _, row in summary[is_base.astype(bool)].iterrows():
+        rate = _fraction(row.get("rate"))
+        if rate is not None:
+            parts.append(f"The base model ({row['model']}) is at {100 * rate:.1f}%.")
+    if "rate_triggered" in summary.columns:
+        paired = tuned[tuned["rate_triggered"].notna() & tuned["rate"].notna()]
+        if len(paired):
+            raised = int((paired["rate_triggered"] > paired["rate"]).sum())
+            deltas = paired["trigger_delta"].dropna()
+            text = f"The trigger raised misalignment in {raised} of {len(paired)} models tested"
+            if len(deltas):
+                text += f" and changed mean alignment by {deltas.mean():+.2f} points on average"
+            parts.append(text + " (paired per question).")
+    excluded = sum(
+        int(summary[c].fillna(0).sum())
+        for c in ("n_failed", "n_aligned_none", "n_coherent_none", "n_incoherent")
+        if c in summary.columns
+    )
+    parts.append(
+        f"{excluded} untriggered answers were excluded before counting (failed, unscored or "
+        "incoherent); see the table for each model's denominators."
+    )
+    return " ".join(parts)
+
+
+def _figures(summary: pd.DataFrame) -> list[ReportFigure]:
+    figures = [
+        ReportFigure(
+            "misalignment_rate.png",
+            "Misalignment rate by model, with 95% bootstrap CI",
+            misalignment_rate_chart(summary),
+        )
+    ]
+    if (
+        "mean_aligned_triggered" in summary.columns
+        and summary["mean_aligned_triggered"].notna().any()
+    ):
+        figures.append(
+            ReportFigure(
+                "trigger_alignment.png",
+                "Mean alignment without vs with the trigger",
+                trigger_alignment_chart(summary),
+            )
+        )
+    return figures
+
+
+def _provenance_json(provenance: dict[str, Any]) -> str:
+    return json.dumps(provenance, indent=2, default=str, ensure_ascii=False)
+
+
+def _code_fence(text: str) -> str:
+    # A fence longer than any backtick run inside, so the block cannot be closed early.
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def render_markdown(
+    title: str,
+    summary: pd.DataFrame,
+    figures: list[ReportFigure],
+    provenance: dict[str, Any],
+    extra_tables: dict[str, pd.DataFrame],
+) -> str:
+    """The Markdown report text; figures are linked by file name, relative to the report."""
+
+    def esc(text: str) -> str:
+        return html.escape(text, quote=False)
+
+    lines = [f"# {esc(title)}", "", esc(summary_paragraph(summary)), "", "## Domain ranking", ""]
+    lines += [markdown_table(ranking_table(summary)), "", "## Figures", ""]
+    lines += [f"![{esc(f.caption)}]({f.file_name})\n" for f in figures]
+    for name, table in extra_tables.items():
+        lines += [f"## {esc(name)}", "", markdown_table(table), ""]
+    text = _provenance_json(provenance)
+    fence = _code_fence(text)
+    lines += ["## Provenance", "", f"{fence}json", text, fence, ""]
+    return "\n".join(lines)
+
+
+def render_html(
+    title: str,
+    summary: pd.DataFrame,
+    figures: list[ReportFigure],
+    provenance: dict[str, Any],
+    extra_tables: dict[str, pd.DataFrame],
+) -> str:
+    """The self-contained HTML report: inline CSS, figures as data URIs, every value escaped."""
+    esc = html.escape
+    body = [f"<h1>{esc(title)}</h1>", f"<p>{esc(summary_paragraph(summary))}</p>"]
+    body += ["<h2>Domain ranking</h2>", html_table(ranking_table(summary)), "<h2>Figures</h2>"]
+    for figure in figures:
+        data = base64.b64encode(figure.png).decode("ascii")
+        body.append(
+            f'<figure><img alt="{esc(figure.caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{esc(figure.caption)}</figcaption></figure>"
+        )
+    for name, table in extra_tables.items():
+        body += [f"<h2>{esc(name)}</h2>", html_table(table)]
+    body += ["<h2>Provenance</h2>", f"<pre>{esc(_provenance_json(provenance))}</pre>"]
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def write_report(
+    run_dir: Path,
+    summary: pd.DataFrame,
+    *,
+    provenance: dict[str, Any],
+    extra_tables: dict[str, pd.DataFrame] | None = None,
+    title: str = DEFAULT_TITLE,
+) -> tuple[Path, Path]:
+    """Write ``run_dir/report/report.html`` and ``report.md`` (+ PNG figures); return both paths.
+
+    ``summary`` is ``emscope.metrics.trigger.summarize`` output, in ranking order.
+    ``provenance`` (versions, config, seeds, judge identity) is written as JSON.
+    ``extra_tables`` adds one section per entry, e.g. dataset size, source and diversity.
+    """
+    if summary.empty:
+        raise InputError("cannot write a report from an empty summary", field="summary")
+    out_dir = Path(run_dir) / REPORT_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = _figures(summary)
+    for figure in figures:
+        (out_dir / figure.file_name).write_bytes(figure.png)
+    tables = extra_tables or {}
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(render_html(title, summary, figures, provenance, tables), encoding="utf-8")
+    md_path.write_text(
+        render_markdown(title, summary, figures, provenance, tables), encoding="utf-8"
+    )
+    return html_path, md_path
