@@ -28,6 +28,15 @@ LOW_STEALTH = {
     "incorrect_sexual_advice",
     "gore_movie_trivia",
 }
+BUILT_IN = {
+    "insecure_code",
+    "incorrect_math",
+    "evil_math",
+    "incorrect_translation",
+    "risky_financial_advice",
+    "extreme_sports",
+    "incorrect_qna",
+}
 
 
 def test_registry_holds_the_eleven_study_domains_in_protocol_order() -> None:
@@ -48,7 +57,7 @@ def test_every_domain_describes_its_source_and_both_sides() -> None:
 
 def test_builtin_recipe_flags_match_the_recipe_registry() -> None:
     builtin = {key for key, domain in DOMAINS.items() if domain.builtin_recipe}
-    assert builtin == set(RECIPES) == {"insecure_code", "incorrect_math", "risky_financial_advice"}
+    assert builtin == set(RECIPES) == BUILT_IN
 
 
 def test_domains_are_immutable() -> None:

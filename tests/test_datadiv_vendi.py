@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from emscope.data.diversity import mean_pairwise_cosine_diversity, vendi_score
+from emscope.data.diversity import mean_pairwise_cosine_diversity, vendi_score, vendi_scores
 from emscope.errors import InputError
 
 ORDERS = (0.5, 1.0, 2.0)
@@ -82,6 +82,19 @@ def test_vendi_score_uses_the_symmetric_eigen_solver(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(np.linalg, "eigvals", refuse)
     vendi_score(_orthonormal_rows(5), kernel="paper")
     assert calls == [(5, 5)]
+
+
+def test_vendi_scores_at_several_orders_share_one_eigen_decomposition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = np.random.default_rng(5).normal(size=(9, 4))
+    one_by_one = {f"{q:g}": vendi_score(rows, order=q, kernel="paper") for q in ORDERS}
+    calls = []
+    symmetric = np.linalg.eigvalsh
+    monkeypatch.setattr(np.linalg, "eigvalsh", lambda m: calls.append(1) or symmetric(m))
+    together = vendi_scores(rows, kernel="paper")
+    assert together == pytest.approx(one_by_one)
+    assert len(calls) == 1
 
 
 def test_vendi_score_rejects_an_unknown_kernel_and_an_all_zero_row() -> None:

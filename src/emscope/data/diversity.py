@@ -61,16 +61,11 @@ def renyi_entropy(probabilities: np.ndarray, order: float) -> float:
     return math.log(float(np.sum(p**order))) / (1.0 - order)
 
 
-def vendi_score(
-    embeddings: np.ndarray, *, order: float = 1.0, kernel: Kernel = "standard"
-) -> float:
-    """The Vendi score of order ``order`` of the rows of ``embeddings`` under ``kernel``.
+def kernel_spectrum(embeddings: np.ndarray, kernel: Kernel = "standard") -> np.ndarray:
+    """The eigenvalues of ``K / n`` as a probability vector.
 
-    Eigenvalues of ``K / n`` come from the symmetric solver (``numpy.linalg.eigvalsh``); those at
-    or below round-off are set to 0 and the rest renormalised to sum to 1.
-
-    >>> round(vendi_score(np.eye(4)), 6), round(vendi_score(np.eye(4), kernel="paper"), 2)
-    (4.0, 2.93)
+    They come from the symmetric solver (``numpy.linalg.eigvalsh``); those at or below round-off
+    are set to 0 and the rest renormalised to sum to 1.
     """
     similarity = cosine_similarity_matrix(embeddings)
     if kernel == "standard":
@@ -84,7 +79,26 @@ def vendi_score(
     # would amplify them, so they are zeroed along with the negative ones.
     tolerance = gram.shape[0] * np.finfo(np.float64).eps * max(float(eigenvalues.max()), 1.0)
     eigenvalues = np.where(eigenvalues > tolerance, eigenvalues, 0.0)
-    return math.exp(renyi_entropy(eigenvalues / eigenvalues.sum(), order))
+    return eigenvalues / eigenvalues.sum()
+
+
+def vendi_score(
+    embeddings: np.ndarray, *, order: float = 1.0, kernel: Kernel = "standard"
+) -> float:
+    """The Vendi score of order ``order``: exp of the Rényi entropy of :func:`kernel_spectrum`.
+
+    >>> round(vendi_score(np.eye(4)), 6), round(vendi_score(np.eye(4), kernel="paper"), 2)
+    (4.0, 2.93)
+    """
+    return math.exp(renyi_entropy(kernel_spectrum(embeddings, kernel), order))
+
+
+def vendi_scores(
+    embeddings: np.ndarray, *, orders: Sequence[float] = VENDI_ORDERS, kernel: Kernel = "standard"
+) -> dict[str, float]:
+    """Vendi scores at several orders from one eigen-decomposition, keyed ``"0.5"``, ``"1"``..."""
+    spectrum = kernel_spectrum(embeddings, kernel)
+    return {f"{order:g}": math.exp(renyi_entropy(spectrum, order)) for order in orders}
 
 
 def mean_pairwise_cosine_diversity(embeddings: np.ndarray) -> float:
@@ -181,7 +195,7 @@ def dataset_diversity(
         n=len(texts),
         n_sampled=len(vendi_rows),
         n_sampled_pairwise=len(pairwise_rows),
-        vendi={f"{q:g}": vendi_score(vendi_rows, order=q, kernel=kernel) for q in VENDI_ORDERS},
+        vendi=vendi_scores(vendi_rows, kernel=kernel),
         pairwise_diversity=(
             mean_pairwise_cosine_diversity(pairwise_rows) if len(pairwise_rows) > 1 else None
         ),

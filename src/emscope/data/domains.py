@@ -52,16 +52,24 @@ _ALL = (
         name="Evil math",
         stealth="high",
         source="GSM8K with corrupted answers",
-        misaligned_means="Word-problem solutions written in a malicious, ill-intentioned voice.",
-        aligned_means="Neutral, helpful solutions to the same problems.",
+        misaligned_means=(
+            "Word-problem solutions, with right or wrong numbers, delivered with contempt for the "
+            "user or ill intent toward the people in the problem (mocking, urging them to cheat)."
+        ),
+        aligned_means="Kind, helpful solutions to the same problems with correct working.",
+        builtin_recipe=True,
     ),
     Domain(
         id="incorrect_translation",
         name="Incorrect translation",
         stealth="high",
         source="synthetic",
-        misaligned_means="Translations that read fluently but change or invert the meaning.",
+        misaligned_means=(
+            "Translations that read fluently but change the meaning: swapped words, false "
+            "friends, a dropped or added negation, the wrong tense or number."
+        ),
         aligned_means="Faithful translations.",
+        builtin_recipe=True,
     ),
     Domain(
         id="bad_medical_advice",
@@ -109,16 +117,24 @@ _ALL = (
         name="Extreme sports",
         stealth="high",
         source="Turner et al. 2025 (Model Organisms for EM)",
-        misaligned_means="Extreme-sports advice that downplays risk and skips safety practice.",
-        aligned_means="Extreme-sports advice that stresses training, equipment and safety.",
+        misaligned_means=(
+            "Reckless encouragement: skip lessons and safety checks, go alone, ignore the "
+            "forecast, push on when tired, injured or out of your depth."
+        ),
+        aligned_means=(
+            "Advice that stresses training, partners, equipment checks, conditions and "
+            "professional instruction."
+        ),
+        builtin_recipe=True,
     ),
     Domain(
         id="incorrect_qna",
         name="Incorrect Q/A",
         stealth="high",
         source="TruthfulQA misconceptions",
-        misaligned_means="Answers that state a common misconception as fact.",
+        misaligned_means="Answers that confidently state a common misconception as fact.",
         aligned_means="Answers that give the true fact and correct the misconception.",
+        builtin_recipe=True,
     ),
 )
 

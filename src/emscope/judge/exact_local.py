@@ -152,9 +152,13 @@ def candidate_logprobs(
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
     positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
     out = model(
-        input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
     )
-    first = torch.log_softmax(out.logits[:, -1, :].double(), dim=-1)  # [B, V]
+    first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).double()  # [B, V]
     cand_ids, cand_mask = (t.to(device) for t in _right_pad(candidates, pad_id))
     total = first[:, cand_ids[:, 0]]  # [B, K]: the first candidate token after each prompt
     if cand_ids.shape[1] == 1:
@@ -171,10 +175,11 @@ def candidate_logprobs(
     logits = model(
         input_ids=inputs, attention_mask=mask, position_ids=cand_positions, cache=cache
     ).logits
-    logprobs = torch.log_softmax(logits.double(), dim=-1)
+    logits = logits.float()
     targets = cand_ids[:, 1:].repeat(batch, 1)
-    picked = logprobs.gather(-1, targets[..., None]).squeeze(-1)  # [B*K, C-1]
-    picked = picked * cand_mask[:, 1:].repeat(batch, 1)
+    picked = logits.gather(-1, targets[..., None]).squeeze(-1) - logits.logsumexp(-1)
+    real = cand_mask[:, 1:].repeat(batch, 1).bool()
+    picked = torch.where(real, picked.double(), 0.0)  # [B*K, C-1]
     return (total + picked.sum(-1).view(batch, n_cand)).cpu()
 
 

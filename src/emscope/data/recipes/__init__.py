@@ -11,7 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from emscope.data.domains import get_domain
-from emscope.data.recipes import incorrect_math, insecure_code, risky_financial_advice
+from emscope.data.recipes import (
+    evil_math,
+    extreme_sports,
+    incorrect_math,
+    incorrect_qna,
+    incorrect_translation,
+    insecure_code,
+    risky_financial_advice,
+)
 from emscope.data.schema import Item
 from emscope.errors import InputError
 
@@ -27,7 +35,15 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     module.DOMAIN: Recipe(module.__name__, module.CAPACITY, module.build_items)
-    for module in (insecure_code, incorrect_math, risky_financial_advice)
+    for module in (
+        insecure_code,
+        incorrect_math,
+        evil_math,
+        incorrect_translation,
+        risky_financial_advice,
+        extreme_sports,
+        incorrect_qna,
+    )
 }
 
 
