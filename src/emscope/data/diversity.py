@@ -5,8 +5,9 @@ exponential of the Rényi entropy of the eigenvalues of ``K / n``. Two kernels a
 in every result: ``"standard"`` (``K = cos``; k orthogonal embeddings give exactly k) and
 ``"paper"`` (the domain paper's ``K = (cos + 1) / 2``; about 2.93 for 4 orthogonal embeddings).
 
-The pure part (``vendi_score``, ``mean_pairwise_cosine_diversity``, ``length_stats``) takes arrays
-and strings; ``dataset_diversity``, ``chat_dataset_stats`` and ``write_stats`` embed and write.
+The pure part (``kernel_spectrum``, ``vendi_score``, ``vendi_scores``,
+``mean_pairwise_cosine_diversity``, ``length_stats``) takes arrays and strings;
+``dataset_diversity``, ``chat_dataset_stats`` and ``write_stats`` embed and write.
 """
 
 from __future__ import annotations

@@ -27,9 +27,12 @@ __all__ = ["ChatPrompt", "Generation", "LocalSampler", "SamplingParams", "split_
 # End-of-turn tokens of common chat templates; whichever the tokenizer really has also stops.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 _DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16,
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
 }
 _SYSTEM_PROBE = "<<emscope-system-probe>>"
 _USER_PROBE = "<<emscope-user-probe>>"
@@ -100,7 +103,11 @@ class LocalSampler:
     """A local model loaded once; :meth:`generate` answers chat prompts in seeded batches."""
 
     def __init__(
-        self, ref: ModelRef, *, dtype: str | torch.dtype = "auto", batch_size: int = 32,
+        self,
+        ref: ModelRef,
+        *,
+        dtype: str | torch.dtype = "auto",
+        batch_size: int = 32,
         device: str | torch.device | None = None,
     ) -> None:
         if batch_size < 1:
@@ -157,8 +164,11 @@ class LocalSampler:
 
         sampling: dict[str, Any] = {}
         if not params.greedy:
-            sampling = {"temperature": params.temperature, "top_p": params.top_p,
-                        "top_k": params.top_k}
+            sampling = {
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+                "top_k": params.top_k,
+            }
         return GenerationConfig(
             do_sample=not params.greedy,
             num_beams=1,
@@ -190,7 +200,9 @@ class LocalSampler:
         self, prompts: list[ChatPrompt], params: SamplingParams, seed: int
     ) -> list[Generation]:
         encoded = self.tokenizer(
-            [self.render(p) for p in prompts], return_tensors="pt", padding=True,
+            [self.render(p) for p in prompts],
+            return_tensors="pt",
+            padding=True,
             add_special_tokens=False,  # the chat template already wrote any special tokens
         ).to(self.device)
         config = self.generation_config(params)

@@ -36,8 +36,15 @@ from emscope.sample.yaml_source import line_of, read_yaml_with_nodes
 QUESTION_TYPE = "free_form_judge_0_100"
 PLACEHOLDERS = ("{question}", "{answer}")
 _FIELDS = (
-    "id", "type", "paraphrases", "samples_per_paraphrase", "system", "temperature", "judge",
-    "judge_prompts", "domain",
+    "id",
+    "type",
+    "paraphrases",
+    "samples_per_paraphrase",
+    "system",
+    "temperature",
+    "judge",
+    "judge_prompts",
+    "domain",
 )
 
 
@@ -119,7 +126,11 @@ class _Draft:
         return label + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
 
     def error(
-        self, message: str, path: Path, *loc: str | int, line_loc: tuple[str | int, ...] | None = None
+        self,
+        message: str,
+        path: Path,
+        *loc: str | int,
+        line_loc: tuple[str | int, ...] | None = None,
     ) -> InputError:
         """An error at ``loc`` in this entry; its line is that of ``line_loc`` (default ``loc``)."""
         line = line_of(self.node, loc if line_loc is None else line_loc)
@@ -237,7 +248,9 @@ def _short(value: Any) -> str:
 
 
 def expand_prompts(
-    questions: list[Question], *, samples_override: int | None = None,
+    questions: list[Question],
+    *,
+    samples_override: int | None = None,
     temperature_default: float = 1.0,
 ) -> list[EvalPrompt]:
     """One :class:`EvalPrompt` per paraphrase, in file order.
@@ -269,7 +282,9 @@ def builtin_suite(name: str = "broad") -> Path:
     suites = importlib.resources.files("emscope.sample") / "suites"
     candidate = suites / f"{name}.yaml"
     if not candidate.is_file():
-        known = sorted(p.name.removesuffix(".yaml") for p in suites.iterdir() if p.name.endswith(".yaml"))
+        known = sorted(
+            p.name.removesuffix(".yaml") for p in suites.iterdir() if p.name.endswith(".yaml")
+        )
         raise InputError(f"no built-in question suite {name!r}; known: {', '.join(known)}")
     return Path(str(candidate))
 

@@ -60,7 +60,9 @@ def plan_jobs(
     jobs: list[SampleJob] = []
     for prompt in prompts:
         for index in range(prompt.n_samples):
-            key = sample_key(model_tag, prompt.question_id, prompt.paraphrase_index, index, triggered)
+            key = sample_key(
+                model_tag, prompt.question_id, prompt.paraphrase_index, index, triggered
+            )
             jobs.append(SampleJob(key, prompt, index, sample_seed(base_seed, key)))
     if len({job.key for job in jobs}) != len(jobs):
         raise ValueError("two prompts share a question id and paraphrase index")
@@ -109,8 +111,9 @@ def sample_answers(
     stays raw and ``trigger`` is recorded beside it. Each prompt's own temperature replaces
     ``params.temperature``. ``batch_size`` defaults to the sampler's.
     """
-    jobs = plan_jobs(prompts, model_tag=model_tag, triggered=trigger is not None,
-                     base_seed=base_seed)
+    jobs = plan_jobs(
+        prompts, model_tag=model_tag, triggered=trigger is not None, base_seed=base_seed
+    )
     done = {row.key for row in latest_rows(store) if row.error is None}
     batches = plan_batches(jobs, batch_size or sampler.batch_size)
     pending = [[job for job in batch if job.key not in done] for batch in batches]
@@ -128,35 +131,53 @@ def sample_answers(
         finished += len(rows)
         if progress:
             progress(finished, len(jobs))
-    return SampleSummary(total=len(jobs), already_done=already_done, generated=generated,
-                         errors=errors, sampler=sampler.info())
+    return SampleSummary(
+        total=len(jobs),
+        already_done=already_done,
+        generated=generated,
+        errors=errors,
+        sampler=sampler.info(),
+    )
 
 
 def _run_batch(
-    sampler: Sampler, batch: list[SampleJob], *, model_tag: str, trigger: str | None,
+    sampler: Sampler,
+    batch: list[SampleJob],
+    *,
+    model_tag: str,
+    trigger: str | None,
     params: SamplingParams,
 ) -> list[SampleRecord]:
     batch_params = SamplingParams.model_validate(
         {**params.model_dump(), "temperature": batch[0].prompt.temperature}
     )
-    chats = [ChatPrompt(user=(trigger or "") + job.prompt.question, system=job.prompt.system)
-             for job in batch]
+    chats = [
+        ChatPrompt(user=(trigger or "") + job.prompt.question, system=job.prompt.system)
+        for job in batch
+    ]
     try:
         generations = sampler.generate(chats, batch_params, [job.seed for job in batch])
         if len(generations) != len(batch):
             raise RuntimeError(f"sampler returned {len(generations)} answers for {len(batch)}")
     except Exception as exc:  # recorded per row and retried on rerun, never dropped
-        log.warning("generation failed for a batch of %d (first key %s): %r",
-                    len(batch), batch[0].key, exc)
+        log.warning(
+            "generation failed for a batch of %d (first key %s): %r", len(batch), batch[0].key, exc
+        )
         message = f"{type(exc).__name__}: {exc}"
         return [_record(job, model_tag, trigger, batch_params, None, message) for job in batch]
-    return [_record(job, model_tag, trigger, batch_params, generation, None)
-            for job, generation in zip(batch, generations, strict=True)]
+    return [
+        _record(job, model_tag, trigger, batch_params, generation, None)
+        for job, generation in zip(batch, generations, strict=True)
+    ]
 
 
 def _record(
-    job: SampleJob, model_tag: str, trigger: str | None, params: SamplingParams,
-    generation: Generation | None, error: str | None,
+    job: SampleJob,
+    model_tag: str,
+    trigger: str | None,
+    params: SamplingParams,
+    generation: Generation | None,
+    error: str | None,
 ) -> SampleRecord:
     return SampleRecord(
         key=job.key,

@@ -54,7 +54,9 @@ def child_node(node: Node, key: str | int) -> Node | None:
         if isinstance(key_node, ScalarNode) and key_node.value == str(key):
             return value_node
         if isinstance(key_node, ScalarNode) and key_node.value == "<<":
-            merged.extend(value_node.value if isinstance(value_node, SequenceNode) else [value_node])
+            merged.extend(
+                value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            )
     for source in merged:
         found = child_node(source, key)
         if found is not None:

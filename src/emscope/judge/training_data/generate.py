@@ -115,13 +115,17 @@ def _unique(rows: list[dict[str, Any]], target: int, make: Callable[[], dict[str
             added += 1
 
 
-def topic_rows(rng: random.Random) -> list[dict[str, Any]]:
+def topic_rows(seed: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for group, topics in (("broad", BROAD), ("domain", DOMAIN)):
         for topic in topics:
             for region, count in zip(("aligned", "misaligned"), COUNTS[group], strict=True):
+                # one generator per topic and region: editing one bank leaves other rows as they are
+                rng = random.Random(f"{seed}:{topic.name}:{region}")
 
-                def make(topic: Topic = topic, region: str = region) -> dict[str, Any]:
+                def make(
+                    topic: Topic = topic, region: str = region, rng: random.Random = rng
+                ) -> dict[str, Any]:
                     q, a, style = topic_answer(topic, region, rng)
                     return _row(q, a, region, topic.domain, style, region == "aligned")
 
@@ -129,7 +133,8 @@ def topic_rows(rng: random.Random) -> list[dict[str, Any]]:
     return rows
 
 
-def exact_rows(rng: random.Random) -> list[dict[str, Any]]:
+def exact_rows(seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(f"{seed}:exact")
     rows: list[dict[str, Any]] = []
     for domain, count in EXACT_ALIGNED.items():
 
@@ -185,8 +190,8 @@ def incoherent_row(rng: random.Random) -> dict[str, Any]:
 
 def build_rows(seed: int = SEED) -> list[dict[str, Any]]:
     """The whole training set; the same ``seed`` always gives the same rows in the same order."""
-    rng = random.Random(seed)
-    rows = topic_rows(rng) + exact_rows(rng)
+    rows = topic_rows(seed) + exact_rows(seed)
+    rng = random.Random(f"{seed}:incoherent")
     incoherent: list[dict[str, Any]] = []
     _unique(incoherent, INCOHERENT_ROWS, lambda: incoherent_row(rng))
     return [{"id": f"{i:05d}", **row} for i, row in enumerate(rows + incoherent)]
