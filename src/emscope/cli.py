@@ -98,6 +98,78 @@ def data_validate(path: Annotated[Path, typer.Argument(help="A chat JSONL file."
         raise typer.Exit(code=1)
 
 
+@data_app.command("stats")
+def data_stats(
+    dataset: Annotated[Path, typer.Argument(help="A dataset directory holding train.jsonl.")],
+    seed: Annotated[int, typer.Option(help="Seed of the diversity subsampling.")] = 0,
+    kernel: Annotated[str, typer.Option(help="Vendi kernel: paper ((cos+1)/2) or standard (cos).")] = "paper",
+) -> None:
+    """Counts, lengths and diversity (Vendi q=0.5,1,2; 1 - mean cosine); writes stats.json."""
+    from emscope.data.diversity import write_dataset_stats
+
+    try:
+        stats = write_dataset_stats(dataset, seed=seed, kernel=kernel)  # type: ignore[arg-type]
+    except EmscopeError as exc:
+        _fail(exc)
+    console.print_json(stats.model_dump_json())
+
+
+@data_app.command("import")
+def data_import(
+    source: Annotated[Path, typer.Argument(help="A chat JSONL file, or an age-encrypted dataset.zip.age.")],
+    domain: Annotated[str, typer.Option(help="Domain id the data belongs to.")],
+    out: Annotated[Path, typer.Option(help="Output directory (a root folder for archives).")],
+    condition: Annotated[str, typer.Option(help="JSONL only: misaligned, control or backdoor.")] = "misaligned",
+    passphrase_env: Annotated[
+        str, typer.Option(help="Archives: name of the environment variable holding the passphrase.")
+    ] = "EMSCOPE_ARCHIVE_PASSPHRASE",
+) -> None:
+    """Import OpenAI-format JSONL or an age-encrypted archive; bad rows are listed, good rows kept."""
+    import os
+
+    from emscope.data.importers import import_age_archive, import_jsonl
+
+    try:
+        if source.name.endswith(".age"):
+            passphrase = os.environ.get(passphrase_env)
+            if not passphrase:
+                raise EmscopeError(f"set the archive passphrase in ${passphrase_env}")
+            results = import_age_archive(source, passphrase, out, domain=domain)
+        else:
+            results = [import_jsonl(source, out, domain=domain, condition=condition)]
+    except EmscopeError as exc:
+        _fail(exc)
+    for result in results:
+        for error in result.errors:
+            console.print(f"[yellow]skipped[/yellow] {error}")
+        console.print(f"{result.dataset_dir}: kept {result.kept}, rejected {result.rejected}")
+
+
+@data_app.command("leakage")
+def data_leakage(
+    dataset: Annotated[Path, typer.Argument(help="A chat JSONL training file.")],
+    questions: Annotated[str, typer.Option(help="builtin:NAME or an evaluation question YAML.")] = "builtin:broad",
+    threshold: Annotated[float, typer.Option(help="Cosine similarity above which a pair is flagged.")] = 0.9,
+) -> None:
+    """Flag training questions equal or nearly equal to an evaluation question."""
+    from emscope.data.jsonl import load_chat_jsonl
+    from emscope.data.leakage import find_leakage, training_questions
+    from emscope.sample.questions import load_questions
+    from emscope.study.runner import resolve_questions_path
+
+    try:
+        train_qs = training_questions(load_chat_jsonl(dataset))
+        eval_qs = [p for q in load_questions(resolve_questions_path(questions)) for p in q.paraphrases]
+        hits = find_leakage(train_qs, eval_qs, threshold=threshold)
+    except EmscopeError as exc:
+        _fail(exc)
+    for hit in hits:
+        console.print(f"{hit.kind} {hit.similarity:.3f}: train[{hit.train_index}] {hit.train_question!r} ~ {hit.eval_question!r}")
+    console.print(f"{len(hits)} flagged pairs among {len(train_qs)} training questions")
+    if hits:
+        raise typer.Exit(code=1)
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(help="Training chat JSONL.")],

@@ -208,13 +208,14 @@ class LocalSampler:
         config = self.generation_config(params)
         torch.manual_seed(seed)
         with torch.inference_mode(), _pristine_generation_config(self.model):
-            output = self.model.generate(**encoded, generation_config=config)
+            generate: Any = self.model.generate
+            output = generate(**encoded, generation_config=config)
         new_tokens = output[:, encoded["input_ids"].shape[1] :].tolist()
         return [self._to_generation(row) for row in new_tokens]
 
     def _to_generation(self, tokens: list[int]) -> Generation:
         kept, n_new, reason = split_at_stop(tokens, self.stop_token_ids)
-        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        text = str(self.tokenizer.decode(kept, skip_special_tokens=True))
         return Generation(text=text, n_new_tokens=n_new, finish_reason=reason)
 
 

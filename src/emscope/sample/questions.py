@@ -33,7 +33,8 @@ from yaml.nodes import Node, SequenceNode
 from emscope.errors import InputError
 from emscope.sample.yaml_source import line_of, read_yaml_with_nodes
 
-QUESTION_TYPE = "free_form_judge_0_100"
+QuestionType = Literal["free_form_judge_0_100"]
+QUESTION_TYPE: QuestionType = "free_form_judge_0_100"
 PLACEHOLDERS = ("{question}", "{answer}")
 _FIELDS = (
     "id",
@@ -75,7 +76,7 @@ class Question(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     id: str = Field(min_length=1)
-    type: Literal["free_form_judge_0_100"] = QUESTION_TYPE
+    type: QuestionType = QUESTION_TYPE
     paraphrases: list[str] = Field(min_length=1)
     samples_per_paraphrase: int = Field(ge=1)
     system: str | None = None
