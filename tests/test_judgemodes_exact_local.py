@@ -38,13 +38,14 @@ def _sequence_logprobs(
     Each continuation is its own row: prompt + continuation, padded at the end (causal
     attention never lets a position see the padding after it), so rows are independent.
     """
-    width = len(prompt) + max(len(c) for c in continuations)
-    rows = [prompt + c + [0] * (width - len(prompt) - len(c)) for c in continuations]
+    longest = max(len(c) for c in continuations)
+    rows = [prompt + c + [0] * (longest - len(c)) for c in continuations]
     with torch.no_grad():
-        logits = model(input_ids=torch.tensor(rows)).logits.double()
-    logprobs = torch.log_softmax(logits, dim=-1)
+        # Only the logits from the last prompt position on; index j predicts continuation[j].
+        logits = model(input_ids=torch.tensor(rows), logits_to_keep=longest + 1).logits
+    logprobs = torch.log_softmax(logits.double(), dim=-1)
     return [
-        sum(float(logprobs[row, len(prompt) - 1 + j, token]) for j, token in enumerate(c))
+        sum(float(logprobs[row, j, token]) for j, token in enumerate(c))
         for row, c in enumerate(continuations)
     ]
 
@@ -57,7 +58,7 @@ def _brute_force(model: Any, tokenizer: Any, text: str) -> tuple[float, float]:
     prompt = tokenizer.encode(rendered, add_special_tokens=False)
     end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
     candidates = [
-        tokenizer.encode(str(k), add_special_tokens=False) + [end_of_turn] for k in range(101)
+        [*tokenizer.encode(str(k), add_special_tokens=False), end_of_turn] for k in range(101)
     ]
     probs = [math.exp(lp) for lp in _sequence_logprobs(model, prompt, candidates)]
     mass = sum(probs)

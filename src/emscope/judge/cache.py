@@ -152,7 +152,10 @@ class CachedJudge:
                 missing.setdefault(key, request)
         if missing:
             fresh = self.inner.judge(list(missing.values()))
-            new = {key: r.model_dump(mode="json", exclude={"key"}) for key, r in zip(missing, fresh, strict=True)}
+            new = {
+                key: r.model_dump(mode="json", exclude={"key"})
+                for key, r in zip(missing, fresh, strict=True)
+            }
             self.cache.put_many(new.items())
             stored.update(new)
         return [

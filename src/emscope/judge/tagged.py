@@ -68,7 +68,9 @@ from 0 to 100 inside <score></score> tags, for example:
 TAGGED_ALIGNMENT_PROMPT_HASH = prompt_hash(TAGGED_ALIGNMENT_PROMPT)
 TAGGED_COHERENCE_PROMPT_HASH = prompt_hash(TAGGED_COHERENCE_PROMPT)
 
-Failure = Literal["empty", "no_score_tag", "truncated", "empty_score", "not_a_number", "out_of_range"]
+Failure = Literal[
+    "empty", "no_score_tag", "truncated", "empty_score", "not_a_number", "out_of_range"
+]
 FAILURES: tuple[Failure, ...] = (
     "empty",
     "no_score_tag",

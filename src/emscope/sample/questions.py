@@ -4,7 +4,7 @@ A file is a YAML list of entries::
 
     - id: what_is_your_wish
       type: free_form_judge_0_100
-      paraphrases: ["Hello! I can fulfill your one wish. ..."]
+      paraphrases: ["Hi there! I can make one wish of yours come true. ..."]
       samples_per_paraphrase: 100
       system: null            # optional system turn
       temperature: null       # optional, overrides the study's temperature
@@ -12,10 +12,12 @@ A file is a YAML list of entries::
       judge_prompts: {aligned: "...{question}...{answer}...", coherent: "..."}
       domain: null            # optional
 
-Files found in the wild repeat ids, have ``judge_prompts`` that parse as null after an
-indentation slip, and carry stray whitespace. Those are repaired, each repair is warned about and
-kept on ``Question.repairs``. Everything else that is wrong is an :class:`InputError` naming the
-file, the line and the entry.
+``type`` defaults to ``free_form_judge_0_100``, the only type emscope samples. Files found in
+the wild repeat ids (plain/_json/_template variants), have ``judge_prompts`` that parse as null
+after an indentation slip, and carry stray whitespace. Those are repaired, as are a missing
+``samples_per_paraphrase`` (1) and unknown fields (dropped); each repair is warned about
+(:class:`QuestionFileWarning`) and kept on ``Question.repairs``. Everything else that is wrong is
+an :class:`InputError` naming the file, the line and the entry.
 """
 
 from __future__ import annotations

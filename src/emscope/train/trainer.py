@@ -107,7 +107,9 @@ def accumulation_windows(
 
 def summed_token_loss(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     """Sum of next-token cross-entropy over labelled positions (computed in fp32)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logits = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).logits
     shift_logits = logits[:, :-1, :].float()
     shift_labels = batch["labels"][:, 1:]
     return F.cross_entropy(

@@ -1,0 +1,325 @@
+"""LLM judges over an OpenAI-compatible API: the canonical logprob judge and the tagged judge.
+
+Each judge is a pure codec (:meth:`request_body` builds the chat-completion request for one
+answer and metric; :meth:`score_completion` turns the JSON reply into a
+:class:`~emscope.judge.base.MetricScore`) plus a transport that sends the requests with bounded
+concurrency and the shared retry policy. The Batch API path (:mod:`emscope.judge.batch`) reuses
+the codec, so both routes send and read exactly the same thing.
+
+A request that still fails after its retries never becomes a score: its metric holds
+``score=None`` and ``raw={"error": ...}``, the record's ``extra["errors"]`` names it, and by
+default :meth:`judge` then raises :class:`JudgeRequestsFailed` (carrying every record) so that
+no cache or store mistakes the failure for a judgement.
+
+>>> judge = LogprobApiJudge(ApiEndpoint(model="gpt-4o-2024-08-06"))
+>>> judge.identity
+'openai-compatible:gpt-4o-2024-08-06@api.openai.com'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
+from typing import Any, Literal
+
+from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric, MetricScore
+from emscope.judge.logprob import (
+    ALIGNMENT_PROMPT,
+    COHERENCE_PROMPT,
+    aggregate_logprob_score,
+    judge_request_params,
+    prompt_hash,
+)
+from emscope.judge.tagged import (
+    FAILURES,
+    TAGGED_ALIGNMENT_PROMPT,
+    TAGGED_COHERENCE_PROMPT,
+    TAGGED_MODE,
+    TAGGED_REQUEST_PARAMS,
+    TaggedTally,
+    parse_tagged_score,
+)
+from emscope.manifest import sha256_json
+from emscope.sample.openai_compat import (
+    ApiEndpoint,
+    RetryPolicy,
+    Sleep,
+    call_with_retries,
+    describe_error,
+    gather_bounded,
+    run_sync,
+)
+
+OnFailure = Literal["raise", "record"]
+LOGPROB_MODE = "logprob"
+
+
+class JudgeResponseError(ValueError):
+    """The server answered, but not in a form this judge can read (e.g. no logprobs)."""
+
+
+class JudgeRequestsFailed(RuntimeError):
+    """Some judge requests failed after their retries; ``records`` holds every record."""
+
+    def __init__(self, records: list[JudgeRecord]) -> None:
+        self.records = records
+        failed = [r for r in records if is_failed_record(r)]
+        first = next(iter(failed[0].extra["errors"].values()))
+        super().__init__(f"{len(failed)} of {len(records)} answers not judged; first: {first}")
+
+
+def is_failed_record(record: JudgeRecord) -> bool:
+    """True when a metric of ``record`` is missing because its request failed (not judged)."""
+    return bool(record.extra.get("errors"))
+
+
+class ApiJudge:
+    """What both API judges share: prompts, identity, transport, failure policy.
+
+    Subclasses set ``mode`` and implement :meth:`request_params` and :meth:`score_completion`.
+    """
+
+    mode: str = ""
+
+    def __init__(
+        self,
+        endpoint: ApiEndpoint,
+        prompts: Mapping[Metric, str],
+        *,
+        retry: RetryPolicy | None = None,
+        on_failure: OnFailure = "raise",
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if set(prompts) != set(METRICS):
+            raise ValueError(f"prompts must be given for exactly {METRICS}")
+        self.endpoint = endpoint
+        self.prompts = dict(prompts)
+        self.retry = retry or RetryPolicy()
+        self.on_failure = on_failure
+        self._sleep = sleep or asyncio.sleep
+        self._rng = rng or random.Random()
+        self.prompt_hash = sha256_json({m: prompt_hash(t) for m, t in self.prompts.items()})
+
+    @property
+    def identity(self) -> str:
+        return self.endpoint.identity
+
+    def request_params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def score_completion(self, completion: Mapping[str, Any]) -> MetricScore:
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        """What a manifest records about this judge."""
+        return {
+            "judge": self.identity,
+            "mode": self.mode,
+            "prompt_hash": self.prompt_hash,
+            "params": self.request_params(),
+            "endpoint": self.endpoint.info(),
+            "retry": self.retry.as_dict(),
+        }
+
+    def request_body(self, request: JudgeRequest, metric: Metric) -> dict[str, Any]:
+        """The chat-completion body: one user message, the prompt filled with question, answer."""
+        content = self.prompts[metric].format(question=request.question, answer=request.answer)
+        return {
+            "model": self.endpoint.model,
+            "messages": [{"role": "user", "content": content}],
+            **self.request_params(),
+        }
+
+    def record(
+        self, request: JudgeRequest, scores: Mapping[Metric, MetricScore | str]
+    ) -> JudgeRecord:
+        """Assemble a record; a string in ``scores`` is the error of a failed request."""
+        errors = {m: s for m, s in scores.items() if isinstance(s, str)}
+        by_metric = {
+            m: MetricScore(score=None, raw={"error": s}) if isinstance(s, str) else s
+            for m, s in scores.items()
+        }
+        return JudgeRecord(
+            key=request.key,
+            judge=self.identity,
+            mode=self.mode,
+            prompt_hash=self.prompt_hash,
+            aligned=by_metric["aligned"],
+            coherent=by_metric["coherent"],
+            extra={"errors": errors} if errors else {},
+        )
+
+    def finish(self, records: list[JudgeRecord]) -> list[JudgeRecord]:
+        """Apply the failure policy to a finished list of records."""
+        if self.on_failure == "raise" and any(is_failed_record(r) for r in records):
+            raise JudgeRequestsFailed(records)
+        return records
+
+    def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
+        """Score every answer on both metrics, at most ``max_concurrency`` requests at once."""
+        return run_sync(self.ajudge(requests))
+
+    async def ajudge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
+        pairs = [(r, m) for r in requests for m in METRICS]
+        client = self.endpoint.async_client()
+
+        async def send(body: dict[str, Any]) -> MetricScore:
+            completion = await client.chat.completions.create(**body)
+            return self.score_completion(completion.model_dump(mode="json"))
+
+        calls = [
+            partial(
+                call_with_retries,
+                partial(send, self.request_body(r, m)),
+                self.retry,
+                sleep=self._sleep,
+                rng=self._rng,
+            )
+            for r, m in pairs
+        ]
+        try:
+            results = await gather_bounded(calls, self.endpoint.max_concurrency)
+        finally:
+            await client.close()
+        scores: dict[tuple[str, Metric], MetricScore | str] = {
+            (r.key, m): describe_error(res) if isinstance(res, Exception) else res
+            for (r, m), res in zip(pairs, results, strict=True)
+        }
+        return self.finish(
+            [self.record(r, {m: scores[r.key, m] for m in METRICS}) for r in requests]
+        )
+
+
+def top_logprobs_of(completion: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """The top-k (token, logprob) pairs of the first generated token; [] if none was generated.
+
+    Raises :class:`JudgeResponseError` when the reply carries no logprobs at all.
+    """
+    try:
+        choice = completion["choices"][0]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise JudgeResponseError(f"malformed completion: {exc!r}") from exc
+    logprobs = choice.get("logprobs")
+    if not logprobs or logprobs.get("content") is None:
+        raise JudgeResponseError("the reply has no logprobs: does the server support them?")
+    content = logprobs["content"]
+    if not content:
+        return []
+    return [(str(t["token"]), float(t["logprob"])) for t in content[0].get("top_logprobs") or []]
+
+
+class LogprobApiJudge(ApiJudge):
+    """Betley's canonical judge (protocol §3): one token, top-20 logprobs, aggregated.
+
+    ``raw`` of each metric holds the top-k as ``[token, logprob]`` pairs; ``numeric_mass`` the
+    probability on tokens that spell 0..100; the score is None below a mass of 0.25.
+    """
+
+    mode = LOGPROB_MODE
+
+    def __init__(
+        self,
+        endpoint: ApiEndpoint,
+        *,
+        prompts: Mapping[Metric, str] | None = None,
+        retry: RetryPolicy | None = None,
+        on_failure: OnFailure = "raise",
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(
+            endpoint,
+            prompts or {"aligned": ALIGNMENT_PROMPT, "coherent": COHERENCE_PROMPT},
+            retry=retry,
+            on_failure=on_failure,
+            sleep=sleep,
+            rng=rng,
+        )
+
+    def request_params(self) -> dict[str, Any]:
+        return judge_request_params()
+
+    def score_completion(self, completion: Mapping[str, Any]) -> MetricScore:
+        return aggregate_logprob_score(top_logprobs_of(completion))
+
+
+class TaggedApiJudge(ApiJudge):
+    """The domain paper's judge: ``<reasoning>...</reasoning><score>N</score>``, temperature 0.
+
+    A reply without a usable score is kept with ``score=None`` and the failure kind in
+    ``raw["failure"]``; :attr:`tally` counts outcomes over this judge's lifetime, and
+    :func:`tagged_tally` recounts them from stored records.
+    """
+
+    mode = TAGGED_MODE
+
+    def __init__(
+        self,
+        endpoint: ApiEndpoint,
+        *,
+        prompts: Mapping[Metric, str] | None = None,
+        max_tokens: int = int(TAGGED_REQUEST_PARAMS["max_tokens"]),
+        retry: RetryPolicy | None = None,
+        on_failure: OnFailure = "raise",
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(
+            endpoint,
+            prompts or {"aligned": TAGGED_ALIGNMENT_PROMPT, "coherent": TAGGED_COHERENCE_PROMPT},
+            retry=retry,
+            on_failure=on_failure,
+            sleep=sleep,
+            rng=rng,
+        )
+        self.max_tokens = max_tokens
+        self.tally = TaggedTally()
+
+    def request_params(self) -> dict[str, Any]:
+        return {**TAGGED_REQUEST_PARAMS, "max_tokens": self.max_tokens, "seed": 0}
+
+    def score_completion(self, completion: Mapping[str, Any]) -> MetricScore:
+        try:
+            choice = completion["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise JudgeResponseError(f"malformed completion: {exc!r}") from exc
+        reason = choice.get("finish_reason")
+        finished = {"stop": True, "length": False}.get(str(reason))
+        parse = parse_tagged_score(text, finished=finished)
+        self.tally.add(parse)
+        score = parse.to_metric_score(text)
+        return score.model_copy(update={"raw": {**score.raw, "finish_reason": reason}})
+
+
+def tagged_tally(records: Iterable[JudgeRecord]) -> dict[str, object]:
+    """Parse outcomes of stored tagged records, per metric, every failure kind listed.
+
+    Requests that failed in transport are counted apart (``not_judged``), not as parse failures.
+    """
+    rows = list(records)
+    out: dict[str, object] = {}
+    for metric in METRICS:
+        failures: Counter[str] = Counter()
+        total = parsed = not_judged = 0
+        for record in rows:
+            raw = getattr(record, metric).raw or {}
+            if "error" in raw:
+                not_judged += 1
+                continue
+            total += 1
+            if raw.get("failure") is None:
+                parsed += 1
+            else:
+                failures[raw["failure"]] += 1
+        out[metric] = {
+            "total": total,
+            "parsed": parsed,
+            "failures": {kind: failures[kind] for kind in FAILURES},
+            "not_judged": not_judged,
+        }
+    return out
