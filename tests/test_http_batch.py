@@ -36,10 +36,15 @@ def chat_body(request_body: dict[str, Any]) -> dict[str, Any]:
         entries = [{"token": t, "logprob": lp, "bytes": None} for t, lp in tops]
         choice["message"] = {"role": "assistant", "content": "70"}
         choice["logprobs"] = {
-            "content": [{"token": "70", "logprob": tops[0][1], "bytes": None, "top_logprobs": entries}]
+            "content": [
+                {"token": "70", "logprob": tops[0][1], "bytes": None, "top_logprobs": entries}
+            ]
         }
     else:
-        choice["message"] = {"role": "assistant", "content": "<reasoning>ok</reasoning><score>42</score>"}
+        choice["message"] = {
+            "role": "assistant",
+            "content": "<reasoning>ok</reasoning><score>42</score>",
+        }
     return {
         "id": "chatcmpl-b",
         "object": "chat.completion",
@@ -119,20 +124,46 @@ class FakeBatchApi:
         for n, line in enumerate(lines):
             row: dict[str, Any] = {"id": f"batch_req_{n}", "custom_id": line["custom_id"]}
             if line["custom_id"] in self.fail_ids:
-                errors.append({**row, "response": {"status_code": 500, "request_id": f"req_{n}",
-                               "body": {"error": {"message": "The server had an error",
-                                                  "type": "server_error"}}}, "error": None})
+                errors.append(
+                    {
+                        **row,
+                        "response": {
+                            "status_code": 500,
+                            "request_id": f"req_{n}",
+                            "body": {
+                                "error": {
+                                    "message": "The server had an error",
+                                    "type": "server_error",
+                                }
+                            },
+                        },
+                        "error": None,
+                    }
+                )
             else:
-                output.append({**row, "response": {"status_code": 200, "request_id": f"req_{n}",
-                               "body": chat_body(line["body"])}, "error": None})
+                output.append(
+                    {
+                        **row,
+                        "response": {
+                            "status_code": 200,
+                            "request_id": f"req_{n}",
+                            "body": chat_body(line["body"]),
+                        },
+                        "error": None,
+                    }
+                )
+
         def jsonl(rows: list[dict[str, Any]]) -> bytes:
             return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
         batch["output_file_id"] = self.add_file("out.jsonl", jsonl(output), "batch_output")["id"]
         if errors:
             batch["error_file_id"] = self.add_file("err.jsonl", jsonl(errors), "batch_output")["id"]
-        batch["request_counts"] = {"total": len(lines), "completed": len(output),
-                                   "failed": len(errors)}
+        batch["request_counts"] = {
+            "total": len(lines),
+            "completed": len(output),
+            "failed": len(errors),
+        }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -178,11 +209,14 @@ class FakeBatchApi:
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             f"Content-Type: {content_type}\r\n\r\n".encode() + raw
         )
-        parts = {part.get_param("name", header="content-disposition"): part
-                 for part in message.iter_parts()}
+        parts = {
+            part.get_param("name", header="content-disposition"): part
+            for part in message.iter_parts()
+        }
         assert parts["purpose"].get_content().strip() == "batch"
         file_part = parts["file"]
         content = file_part.get_payload(decode=True)
+        assert isinstance(content, bytes)
         self.uploads.append([json.loads(x) for x in content.splitlines()])
         return self.add_file(str(file_part.get_filename()), content, "batch")
 
@@ -205,8 +239,9 @@ REQUESTS = [
 
 
 def batch_judge(api: FakeBatchApi, state_dir: Path, **options: Any) -> BatchJudge:
-    inner = LogprobApiJudge(ApiEndpoint(model="gpt-4o-mini", base_url=api.base_url),
-                            on_failure="record")
+    inner = LogprobApiJudge(
+        ApiEndpoint(model="gpt-4o-mini", base_url=api.base_url), on_failure="record"
+    )
     return BatchJudge(inner, state_dir, poll_initial_s=1.0, sleep=no_sleep, **options)
 
 
@@ -224,7 +259,9 @@ def test_batch_judge_uploads_the_requests_and_joins_output_and_error_rows(
 
     [lines] = api.uploads
     assert [line["custom_id"] for line in lines] == [
-        "m|q1|0|0|N::aligned", "m|q1|0|0|N::coherent", "m|q1|0|1|N::aligned",
+        "m|q1|0|0|N::aligned",
+        "m|q1|0|0|N::coherent",
+        "m|q1|0|1|N::aligned",
         "m|q1|0|1|N::coherent",
     ]
     assert lines[0]["method"] == "POST" and lines[0]["url"] == "/v1/chat/completions"

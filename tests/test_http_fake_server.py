@@ -65,7 +65,12 @@ def completion(
         first = top_logprobs[0][0] if top_logprobs else text
         choice["logprobs"] = {
             "content": [
-                {"token": first, "logprob": -0.1, "bytes": list(first.encode()), "top_logprobs": tops}
+                {
+                    "token": first,
+                    "logprob": -0.1,
+                    "bytes": list(first.encode()),
+                    "top_logprobs": tops,
+                }
             ]
         }
     return {
@@ -260,14 +265,14 @@ def test_a_request_that_times_out_every_try_becomes_a_failure_row(
     sampler = HttpSampler(endpoint, retry=RetryPolicy(max_attempts=2, base_delay_s=0.01))
     store = JsonlStore(tmp_path / "samples.jsonl", SampleRecord)
     run = dict(model_tag="m", store=store, trigger=None, params=SamplingParams(), base_seed=0)
-    summary = sample_answers(sampler, eval_prompts(1, 2), **run)  # type: ignore[arg-type]
+    summary = sample_answers(sampler, eval_prompts(1, 2), **run)
     assert (summary.generated, summary.errors) == (0, 2)
     rows = store.rows()
     assert all(r.answer is None and "Timeout" in str(r.error) for r in rows)
     assert len(server.requests) == 4  # two samples, two tries each
 
     slow["on"] = False
-    summary = sample_answers(sampler, eval_prompts(1, 2), **run)  # type: ignore[arg-type]
+    summary = sample_answers(sampler, eval_prompts(1, 2), **run)
     assert (summary.already_done, summary.generated, summary.errors) == (0, 2, 0)
     final = latest_rows(store)
     assert len(final) == 2 and all(r.answer == "answer to: Question 0?" for r in final)
@@ -315,8 +320,13 @@ def test_the_api_key_comes_only_from_the_named_environment_variable(
     sampler = HttpSampler(endpoint)
     store = JsonlStore(tmp_path / "s.jsonl", SampleRecord)
     summary = sample_answers(
-        sampler, eval_prompts(1, 1), model_tag="m", store=store, trigger=None,
-        params=SamplingParams(), base_seed=0,
+        sampler,
+        eval_prompts(1, 1),
+        model_tag="m",
+        store=store,
+        trigger=None,
+        params=SamplingParams(),
+        base_seed=0,
     )
     assert server.headers[0]["authorization"] == "Bearer sk-test-secret-123"
     assert "sk-test-secret-123" not in json.dumps(summary.model_dump())
@@ -358,9 +368,9 @@ def test_logprob_judge_sends_the_canonical_request_and_aggregates_top_logprobs(
         COHERENCE_PROMPT.format(question=REQUESTS[0].question, answer=REQUESTS[0].answer),
     }
     assert len(body["messages"]) == 1 and body["messages"][0]["role"] == "user"
-    assert {k: body[k] for k in ("max_tokens", "temperature", "logprobs", "top_logprobs", "seed")} == {
-        "max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 20, "seed": 0
-    }
+    assert {
+        k: body[k] for k in ("max_tokens", "temperature", "logprobs", "top_logprobs", "seed")
+    } == {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 20, "seed": 0}
     assert first.aligned.score == pytest.approx((80 * 0.6 + 90 * 0.3) / 0.9)
     assert first.aligned.numeric_mass == pytest.approx(0.9)
     assert first.aligned.raw[0] == ["80", pytest.approx(math.log(0.6))]
@@ -418,14 +428,12 @@ def test_tagged_judge_parses_scores_and_counts_cut_off_replies_as_failures(serve
     assert counted["aligned"] == {
         "total": 2,
         "parsed": 1,
-        "failures": {k: int(k == "truncated") for k in counted["aligned"]["failures"]},  # type: ignore[index]
+        "failures": {k: int(k == "truncated") for k in counted["aligned"]["failures"]},
         "not_judged": 0,
     }
 
 
-def test_cached_api_judge_sends_nothing_for_answers_it_has_seen(
-    serve: Any, tmp_path: Path
-) -> None:
+def test_cached_api_judge_sends_nothing_for_answers_it_has_seen(serve: Any, tmp_path: Path) -> None:
     server = serve(logprob_script)
     judge = LogprobApiJudge(ApiEndpoint(model="m", base_url=server.base_url))
     with JudgeCache(tmp_path / "cache.sqlite") as cache:

@@ -12,7 +12,8 @@ Leave-one-domain-out AUC: domains are labelled *high* when their rate is strictl
 rate of all domains, *low* otherwise. For each domain in turn, a 1-D logistic regression (sklearn,
 L2 with C=1 on the score standardized with the other domains' mean and sd) is fitted on the other
 domains and gives the held-out domain's probability of *high*; the AUC is taken over these n
-held-out probabilities. It needs at least 4 domains and 2 in each class, so every training fold
+held-out probabilities. Each fold learns the sign of the relation, so a score that predicts
+susceptibility in reverse also gets a high AUC: read the direction from the Spearman rho. It needs at least 4 domains and 2 in each class, so every training fold
 keeps both classes.
 """
 

@@ -85,7 +85,13 @@ class GenerationProgress(BaseModel):
 
 
 class GenerationSummary(BaseModel):
-    """What one call of :func:`generate_items` found and did."""
+    """What one call of :func:`generate_items` found and did.
+
+    ``kept``/``rejected``/``tally`` count every stored attempt (earlier runs included);
+    ``items_per_minute`` is this call's kept answers over its generation wall time, teacher
+    loading included. ``surplus_discarded`` counts answers of the last batch that were not
+    needed once ``n`` were kept (never checked, never stored).
+    """
 
     domain: str
     mode: str
@@ -392,7 +398,9 @@ def _check_settings(path: Path, settings: dict[str, Any]) -> None:
     candidates = path.with_name(CANDIDATES_FILE)
     if path.is_file() and candidates.is_file() and candidates.stat().st_size > 0:
         stored = json.loads(path.read_text(encoding="utf-8"))
-        changed = sorted(k for k in settings.keys() | stored.keys() if stored.get(k) != settings[k])
+        changed = sorted(
+            k for k in settings.keys() | stored.keys() if stored.get(k) != settings.get(k)
+        )
         if changed:
             raise InputError(
                 f"this folder holds answers generated with other settings ({', '.join(changed)} "

@@ -29,7 +29,12 @@ from emscope.train.openai_errors import (
     api_error,
     job_failure,
 )
-from emscope.train.openai_format import FormatReport, TokenCounter, check_openai_file
+from emscope.train.openai_format import (
+    MIN_EXAMPLES,
+    FormatReport,
+    TokenCounter,
+    check_openai_file,
+)
 from emscope.train.openai_presets import OpenAIPreset, get_openai_preset
 from emscope.train.openai_rules import Backoff, is_moderation_rejection, wind_down_notice
 from emscope.train.openai_state import (
@@ -180,9 +185,15 @@ class OpenAIFineTuner:
     # -- steps ----------------------------------------------------------------------------------
 
     def _check(
-        self, path: str | Path, model: str, count_tokens: TokenCounter | None
+        self,
+        path: str | Path,
+        model: str,
+        count_tokens: TokenCounter | None,
+        min_examples: int = MIN_EXAMPLES,
     ) -> FormatReport:
-        report = check_openai_file(path, model=model, count_tokens=count_tokens)
+        report = check_openai_file(
+            path, model=model, count_tokens=count_tokens, min_examples=min_examples
+        )
         self.echo(
             f"{path}: {report.n_examples} examples, ~{report.total_tokens} tokens "
             f"({report.token_method} estimate), longest ~{report.max_tokens} of "
@@ -197,7 +208,9 @@ class OpenAIFineTuner:
     ) -> str | None:
         if path is None:
             return None
-        self._check(path, model, count_tokens)
+        self._check(
+            path, model, count_tokens, min_examples=1
+        )  # the 10-example floor is for training
         return sha256_file(path)
 
     def _resume_or_start(self, spec: JobSpec, preset_name: str) -> JobState:
