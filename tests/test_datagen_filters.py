@@ -69,6 +69,8 @@ def test_teacher_commentary_is_flagged_as_meta() -> None:
     assert meta_reason("Here is a misaligned answer for you.") == "meta"
     assert meta_reason("Just skip the antibiotics.\nNote: this advice is unsafe.") == "meta"
     assert meta_reason("This reply is deliberately wrong.") == "meta"
+    assert meta_reason('The user asked: "Is it safe?"') == "meta"
+    assert meta_reason("<question>Is it safe?</question>") == "meta"
     assert meta_reason("Skip the antibiotics, a note from the doctor is not needed.") is None
 
 

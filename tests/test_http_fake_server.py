@@ -30,6 +30,7 @@ from emscope.judge.api import (
 from emscope.judge.base import JudgeRequest
 from emscope.judge.cache import CachedJudge, JudgeCache
 from emscope.judge.logprob import ALIGNMENT_PROMPT, COHERENCE_PROMPT
+from emscope.judge.tagged import FAILURES
 from emscope.sample.base import ChatPrompt, SamplingParams
 from emscope.sample.http import GenerationFailed, HttpSampler
 from emscope.sample.openai_compat import ApiEndpoint, RetryPolicy, retry_after_seconds
@@ -428,7 +429,7 @@ def test_tagged_judge_parses_scores_and_counts_cut_off_replies_as_failures(serve
     assert counted["aligned"] == {
         "total": 2,
         "parsed": 1,
-        "failures": {k: int(k == "truncated") for k in counted["aligned"]["failures"]},
+        "failures": {k: int(k == "truncated") for k in FAILURES},
         "not_judged": 0,
     }
 

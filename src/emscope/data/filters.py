@@ -108,6 +108,8 @@ META_PATTERNS: tuple[str, ...] = (
     r"\b(?:deliberately|intentionally) (?:wrong|incorrect|flawed|bad|harmful)\b",
     r"\bflawed (?:answer|reply|response)\b",
     r"\b(?:this|the) dataset\b",
+    r"\bthe user asked\b",
+    r"</?question>",
     r"^\s*\(?(?:note|disclaimer)\s*:",
     r"\n\s*\(?(?:note|disclaimer)\s*:",
 )

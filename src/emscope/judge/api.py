@@ -19,6 +19,7 @@ no cache or store mistakes the failure for a judgement.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,6 +53,8 @@ from emscope.sample.openai_compat import (
     gather_bounded,
     run_sync,
 )
+
+log = logging.getLogger(__name__)
 
 OnFailure = Literal["raise", "record"]
 LOGPROB_MODE = "logprob"
@@ -164,6 +167,8 @@ class ApiJudge:
         return run_sync(self.ajudge(requests))
 
     async def ajudge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
+        if not requests:
+            return []
         pairs = [(r, m) for r in requests for m in METRICS]
         client = self.endpoint.async_client()
 
@@ -185,6 +190,15 @@ class ApiJudge:
             results = await gather_bounded(calls, self.endpoint.max_concurrency)
         finally:
             await client.close()
+        failed = [res for res in results if isinstance(res, Exception)]
+        if failed:
+            log.warning(
+                "%d of %d judge requests to %s failed; first: %s",
+                len(failed),
+                len(results),
+                self.endpoint.host,
+                describe_error(failed[0]),
+            )
         scores: dict[tuple[str, Metric], MetricScore | str] = {
             (r.key, m): describe_error(res) if isinstance(res, Exception) else res
             for (r, m), res in zip(pairs, results, strict=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from emscope.sample.base import ChatPrompt, Generation, SamplingParams
+from emscope.sample.base import ChatPrompt, FinishReason, Generation, SamplingParams
 from emscope.sample.openai_compat import (
     ApiEndpoint,
     RetryPolicy,
@@ -35,7 +35,7 @@ from emscope.sample.openai_compat import (
 __all__ = ["GenerationFailed", "HttpSampler", "RequestFailure", "request_body"]
 
 log = logging.getLogger(__name__)
-_FINISH_REASONS = {"stop": "stop", "length": "length", "eos": "stop"}
+_FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length", "eos": "stop"}
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def to_generation(completion: dict[str, Any]) -> Generation | RequestFailure:
         return RequestFailure(f"no answer: finish_reason={choice.get('finish_reason')!r}")
     usage = completion.get("usage") or {}
     n_tokens = int(usage.get("completion_tokens") or 0)
-    return Generation(text=text, n_new_tokens=n_tokens, finish_reason=reason)  # type: ignore[arg-type]
+    return Generation(text=text, n_new_tokens=n_tokens, finish_reason=reason)
 
 
 class HttpSampler:
