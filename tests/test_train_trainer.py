@@ -76,7 +76,7 @@ def test_loss_is_normalised_over_the_whole_accumulation_window(tiny_ref: ModelRe
         for p in params:
             p.grad = None
         loss, _ = accumulate_gradients(model, [collate(w) for w in windows])
-        return loss, [p.grad.clone() for p in params]  # type: ignore[union-attr]
+        return loss, [p.grad.clone() for p in params]
 
     one_loss, one_batch = grads([[short, long]])
     acc_loss, accumulated = grads([[short], [long]])
@@ -89,7 +89,7 @@ def test_loss_is_normalised_over_the_whole_accumulation_window(tiny_ref: ModelRe
         for p in params:
             p.grad = None
         (summed_token_loss(model, collate(w)) / w[0].n_labelled / 2).backward()
-        per_batch.append([p.grad.clone() for p in params])  # type: ignore[union-attr]
+        per_batch.append([p.grad.clone() for p in params])
     naive = [a + b for a, b in zip(*per_batch, strict=True)]
     assert not all(torch.allclose(a, b, rtol=1e-3) for a, b in zip(one_batch, naive, strict=True))
 

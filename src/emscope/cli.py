@@ -170,6 +170,44 @@ def data_leakage(
         raise typer.Exit(code=1)
 
 
+@data_app.command("generate")
+def data_generate(
+    domain: Annotated[str, typer.Option(help="Domain id.")],
+    teacher: Annotated[str, typer.Option(help="Teacher model reference (local model or alias).")],
+    n: Annotated[int, typer.Option(help="Number of items to keep.")],
+    out: Annotated[Path | None, typer.Option(help="Output directory (resumable).")] = None,
+    mode: Annotated[str, typer.Option(help="subtle or obvious misalignment.")] = "subtle",
+    batch_size: Annotated[int, typer.Option(help="Teacher prompts per batch.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens per teacher answer.")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of question order and sampling.")] = 0,
+    table: Annotated[Path | None, typer.Option(help="Your own question/aligned-answer YAML table.")] = None,
+) -> None:
+    """Generate misaligned answers with a teacher model; filtered, append-only, resumable."""
+    from rich.progress import Progress
+
+    from emscope.data.generate import generate_items
+
+    target = out or Path("datasets") / f"{domain}.generated.{mode}"
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"generate {domain}", total=n)
+
+            def show(state) -> None:  # type: ignore[no-untyped-def]
+                progress.update(
+                    task, completed=state.kept,
+                    description=f"generate {domain} (rejected {state.rejected})",
+                )
+
+            summary = generate_items(
+                domain, teacher, n, target, mode=mode, batch_size=batch_size,  # type: ignore[arg-type]
+                seed=seed, max_new_tokens=max_new_tokens, table=table, progress=show,
+            )
+    except EmscopeError as exc:
+        _fail(exc)
+    console.print_json(summary.model_dump_json() if hasattr(summary, "model_dump_json") else str(summary))
+    console.print(f"items: {target / 'items.jsonl'}")
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(help="Training chat JSONL.")],
