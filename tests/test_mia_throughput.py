@@ -2,7 +2,7 @@
 
 Run with ``-s`` to see the tokens/s line. Both paths run in the same process on the same model
 and dtype, and must agree on the scores, so the speed-up is measured on equal work. The suite runs
-8 examples to stay fast; the reported benchmark uses 32:
+4 examples to stay fast; the reported benchmark uses 32:
 
     EMSCOPE_MIA_BENCH_N=32 .venv/bin/pytest -s tests/test_mia_throughput.py
 """
@@ -23,7 +23,7 @@ from emscope.models.loading import load_model, load_tokenizer
 from emscope.models.refs import ModelRef
 from emscope.train.masking import assistant_token_mask
 
-N_EXAMPLES = int(os.environ.get("EMSCOPE_MIA_BENCH_N", "8"))
+N_EXAMPLES = int(os.environ.get("EMSCOPE_MIA_BENCH_N", "4"))
 TOPICS = ["savings", "cooking", "running", "poetry", "taxes", "gardens", "trains", "sleep"]
 
 

@@ -15,8 +15,8 @@ domains and gives the held-out domain's probability of *high*; the AUC is taken 
 held-out probabilities. Each fold learns the sign of the relation, so a score that predicts
 susceptibility in reverse also gets a high AUC: read the direction from the Spearman rho.
 With no signal the LOO-AUC tends to fall *below* 0.5 (removing a domain moves the fitted
-boundary away from it), so only values well above 0.5 are evidence. It needs at least 4 domains and 2 in each class, so every training fold
-keeps both classes.
+boundary away from it), so only values well above 0.5 are evidence. It needs at least 4
+domains and 2 in each class, so every training fold keeps both classes.
 """
 
 from __future__ import annotations

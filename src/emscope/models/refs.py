@@ -75,7 +75,7 @@ def _alias_help() -> str:
 def _adapter_base(adapter_dir: Path) -> str:
     config = adapter_dir / "adapter_config.json"
     data = json.loads(config.read_text(encoding="utf-8"))
-    base = data.get("emscope_base_model") or data.get("base_model_name_or_path")
+    base = data.get("base_model_name_or_path")
     if not base:
         raise UnknownModelError(f"{config}: no base model recorded; write BASE+{adapter_dir}")
     return str(base)

@@ -154,7 +154,9 @@ def save_adapter(model: Any, directory: Path, base_ref: ModelRef) -> Path:
     model.save_pretrained(str(directory))
     config_path = directory / "adapter_config.json"
     data = json.loads(config_path.read_text(encoding="utf-8"))
-    data["emscope_base_model"] = str(base_ref)
+    # peft's own field, rewritten to emscope's portable reference (an alias rather than the cache
+    # path); a custom key would make peft warn on every load.
+    data["base_model_name_or_path"] = str(base_ref)
     config_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return directory
 
