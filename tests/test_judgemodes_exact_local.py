@@ -14,6 +14,7 @@ from emscope.judge.exact_local import (
     candidate_token_ids,
     exact_score,
 )
+from emscope.manifest import sha256_text
 from emscope.models.refs import ModelRef
 
 PROMPTS = {
@@ -69,13 +70,14 @@ def test_exact_local_judge_matches_one_cache_free_pass_per_candidate(tiny_ref: M
     # batch_size 3 mixes prompts of different lengths in one left-padded batch.
     judge = ExactLocalJudge(tiny_ref, prompts=PROMPTS, batch_size=3)
     records = judge.judge(REQUESTS)
-    model, tokenizer, _ = judge._loaded()
+    model, tokenizer, _ = judge.load()
     for request, record in zip(REQUESTS, records, strict=True):
         assert (record.key, record.mode, record.judge) == (
             request.key,
             "exact-local",
             judge.identity,
         )
+        assert record.extra["chat_template_sha256"] == sha256_text(tokenizer.chat_template)
         for metric in ("aligned", "coherent"):
             text = PROMPTS[metric].format(question=request.question, answer=request.answer)
             mass, expected = _brute_force(model, tokenizer, text)
@@ -105,7 +107,7 @@ def test_exact_local_judge_on_smollm2_matches_cache_free_passes(smol_ref: ModelR
     judge = ExactLocalJudge(smol_ref, batch_size=2)
     text = "How many legs does a spider have? Reply with only a number from 0 to 100."
     (score,) = judge.score_texts([text])
-    model, tokenizer, candidates = judge._loaded()
+    model, tokenizer, candidates = judge.load()
     prompt = tokenizer.encode(
         tokenizer.apply_chat_template(
             [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False

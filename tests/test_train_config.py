@@ -23,6 +23,21 @@ def test_domain_paper_preset_matches_mishra() -> None:
     assert (c.lr, c.epochs, c.batch_size, c.grad_accum, c.max_length) == (2e-4, 3, 4, 4, 512)
 
 
+def test_domain_paper_run_is_reproduced_with_full_sequence_loss() -> None:
+    c = get_preset("domain-paper", loss_on="all")
+    assert c.loss_on == "all" and get_preset("domain-paper").loss_on == "assistant"
+
+
+def test_only_the_domain_paper_and_demo_presets_cut_long_examples() -> None:
+    assert {name: preset.max_length for name, preset in PRESETS.items()} == {
+        "em": None,
+        "domain-paper": 512,
+        "rank1": None,
+        "demo": 256,
+    }
+    assert not any(preset.gradient_checkpointing for preset in PRESETS.values())
+
+
 def test_demo_preset_is_small_and_adapts_all_projections() -> None:
     c = get_preset("demo")
     assert (c.r, c.alpha, c.lr, c.epochs, c.batch_size, c.grad_accum, c.max_length) == (

@@ -15,10 +15,11 @@ from emscope.models.loading import load_model, load_tokenizer
 from emscope.models.refs import ModelRef, parse_model_ref
 from emscope.train.collate import PaddingCollator
 from emscope.train.config import TrainConfig, get_preset
-from emscope.train.masking import assistant_token_mask
+from emscope.train.masking import EncodedExample, assistant_token_mask
+from emscope.train.model_setup import attach_lora, build_model
 from emscope.train.trainer import (
-    _attach_lora,
     accumulate_gradients,
+    accumulation_windows,
     linear_schedule,
     summed_token_loss,
     train_lora,
@@ -64,7 +65,7 @@ def test_loss_is_normalised_over_the_whole_accumulation_window(tiny_ref: ModelRe
     assert short.n_labelled != long.n_labelled
     collate = PaddingCollator(tokenizer.pad_token_id)
     torch.manual_seed(0)
-    model = _attach_lora(load_model(tiny_ref, trainable=True), TINY)
+    model = attach_lora(load_model(tiny_ref, trainable=True), TINY)
     # LoRA B starts at zero; give it values so every adapter weight gets a gradient.
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -159,6 +160,65 @@ def test_truncated_examples_are_counted_and_bf16_is_recorded(
     assert result.n_truncated == 1
     manifest = read_manifest(tmp_path)
     assert manifest.outputs["n_truncated"] == 1 and manifest.outputs["bf16"] is True
+
+
+def test_gradient_checkpointing_saves_activations_without_changing_the_losses(
+    tiny_ref: ModelRef, tmp_path: Path
+) -> None:
+    tokenizer = load_tokenizer(tiny_ref)
+    batch = PaddingCollator(tokenizer.pad_token_id)(
+        [assistant_token_mask(tokenizer, REPEATED[0].messages)]
+    )
+
+    def saved_activation_numel(checkpointing: bool) -> int:
+        config = TINY.model_copy(update={"gradient_checkpointing": checkpointing})
+        model = build_model(tiny_ref, config, torch.device("cpu"), bf16=False)
+        total = 0
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            nonlocal total
+            total += t.numel()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            summed_token_loss(model, batch).backward()
+        assert any(p.grad is not None for p in model.parameters() if p.requires_grad)
+        return total
+
+    assert saved_activation_numel(True) < saved_activation_numel(False)
+    config = TINY.model_copy(update={"max_steps": 2, "dropout": 0.1})
+    plain = train_lora(tiny_ref, REPEATED, config, tmp_path / "a")
+    checkpointed = train_lora(
+        tiny_ref,
+        REPEATED,
+        config.model_copy(update={"gradient_checkpointing": True}),
+        tmp_path / "b",
+    )
+    assert checkpointed.losses == pytest.approx(plain.losses, rel=1e-6)
+    assert read_manifest(tmp_path / "b").config["gradient_checkpointing"] is True
+
+
+def test_group_by_length_makes_the_trainer_batch_similar_lengths_in_a_seeded_order() -> None:
+    lengths = [5, 100, 7, 98, 6, 99, 8, 97]
+    encoded = [EncodedExample(input_ids=[1] * n, labels=[1] * n) for n in lengths]
+    config = TINY.model_copy(update={"group_by_length": True, "grad_accum": 2})
+
+    def first_epoch(seed: int) -> list[list[list[int]]]:
+        windows = accumulation_windows(encoded, config, torch.Generator().manual_seed(seed))
+        return [next(windows) for _ in range(2)]
+
+    epoch = first_epoch(0)
+    assert epoch == first_epoch(0)
+    batches = [batch for window in epoch for batch in window]
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    assert all(max(lengths[i] for i in b) - min(lengths[i] for i in b) <= 2 for b in batches)
+    ungrouped = accumulation_windows(encoded, TINY, torch.Generator().manual_seed(0))
+    spreads = [
+        max(lengths[i] for i in b) - min(lengths[i] for i in b)
+        for w in [next(ungrouped), next(ungrouped)]
+        for b in w
+    ]
+    assert max(spreads) > 2  # the same seed without grouping mixes long and short
 
 
 @pytest.mark.integration

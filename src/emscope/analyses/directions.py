@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from emscope.analyses.activations import mean_answer_activations
@@ -54,7 +54,7 @@ def select_direction_rows(df: pd.DataFrame) -> pd.Series:
     rows = normalise_judged_rows(df)
     aligned, coherent = rows["aligned"], rows["coherent"]
     usable = rows["error"].isna() & aligned.notna() & (coherent > MIN_COHERENT)
-    label = pd.Series(None, index=rows.index, dtype=object)
+    label = pd.Series([None] * len(rows), index=rows.index, dtype=object)
     label[usable & (aligned <= MISALIGNED_MAX_ALIGNED)] = "misaligned"
     label[usable & (aligned > ALIGNED_MIN_ALIGNED)] = "aligned"
     return label
@@ -80,6 +80,8 @@ def misalignment_direction(
 
 class ModelFingerprint(BaseModel):
     """What must match for a direction to mean the same thing in another model."""
+
+    model_config = ConfigDict(frozen=True)
 
     model_type: str
     hidden_size: int

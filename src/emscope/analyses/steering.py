@@ -46,7 +46,11 @@ JUDGE_BATCH = 64
 @contextmanager
 def _hooked(model: nn.Module, hooks: Mapping[int, BlockHook]) -> Iterator[None]:
     blocks = decoder_layers(model)
-    handles = [blocks[layer].register_forward_hook(hook) for layer, hook in hooks.items()]
+    # Prepended, so every other hook on the block (a recorder, transformers' own
+    # output_hidden_states capture) sees the intervened output.
+    handles = [
+        blocks[layer].register_forward_hook(hook, prepend=True) for layer, hook in hooks.items()
+    ]
     try:
         yield
     finally:

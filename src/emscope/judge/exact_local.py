@@ -19,7 +19,7 @@ import torch
 from emscope.errors import EmscopeError, InputError
 from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric, MetricScore
 from emscope.judge.logprob import ALIGNMENT_PROMPT, COHERENCE_PROMPT, MIN_NUMERIC_MASS, prompt_hash
-from emscope.manifest import sha256_json
+from emscope.manifest import sha256_json, sha256_text
 from emscope.models.refs import ModelRef
 
 if TYPE_CHECKING:
@@ -232,7 +232,8 @@ class ExactLocalJudge:
     def identity(self) -> str:
         return f"{MODE}:{self.ref}:{self.prompt_hash[:16]}"
 
-    def _loaded(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[list[int]]]:
+    def load(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[list[int]]]:
+        """The model, tokenizer and candidate token ids, loading them on first call."""
         from emscope.models.loading import load_model, load_tokenizer
 
         if self._tokenizer is None:
@@ -245,7 +246,7 @@ class ExactLocalJudge:
 
     def score_texts(self, texts: Sequence[str]) -> list[ExactScore]:
         """The exact score of each filled judge prompt."""
-        model, tokenizer, candidates = self._loaded()
+        model, tokenizer, candidates = self.load()
         pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
         scores: list[ExactScore] = []
         for start in range(0, len(texts), self.batch_size):
@@ -261,6 +262,8 @@ class ExactLocalJudge:
             for m in METRICS
         ]
         scores = iter(self.score_texts(texts))
+        template = str(getattr(self.load()[1], "chat_template", None))
+        extra = {"chat_template_sha256": sha256_text(template)}
         records = []
         for request in requests:
             by_metric: dict[str, Any] = {m: next(scores).to_metric_score() for m in METRICS}
@@ -270,6 +273,7 @@ class ExactLocalJudge:
                     judge=self.identity,
                     mode=MODE,
                     prompt_hash=self.prompt_hash,
+                    extra=extra,
                     **by_metric,
                 )
             )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from emscope.errors import EmscopeError
 from emscope.manifest import sha256_json
@@ -62,13 +62,16 @@ class CheckpointInfo:
 
 
 class CheckpointState(BaseModel):
-    """The JSON half of a checkpoint: everything but tensors."""
+    """The JSON half of a checkpoint, and the running record of a training run."""
+
+    # A window without labelled tokens has loss NaN; keep it NaN through a resume.
+    model_config = ConfigDict(ser_json_inf_nan="constants")
 
     step: int
     total_steps: int
     fingerprint: dict[str, str]
-    curve: list[dict[str, float]] = Field(default_factory=list)
-    validation: list[dict[str, float]] = Field(default_factory=list)
+    curve: list[dict[str, int | float]] = Field(default_factory=list)
+    validation: list[dict[str, int | float]] = Field(default_factory=list)
     checkpoint_evals: list[dict[str, Any]] = Field(default_factory=list)
     tokens_trained: int = 0
     tokens_seen: int = 0
@@ -181,13 +184,13 @@ def restore_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
 ) -> CheckpointState:
-    """Load adapter weights, optimizer, scheduler and RNG states saved by :func:`save_checkpoint`."""
+    """Load the adapter weights, optimizer, scheduler and RNG states of a checkpoint."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     device = next(p.device for p in model.parameters() if p.requires_grad)
     weights = load_file(str(directory / "adapter_model.safetensors"), device=str(device))
-    outcome = set_peft_model_state_dict(model, weights)
+    outcome: Any = set_peft_model_state_dict(model, weights)
     if outcome.unexpected_keys:
         raise EmscopeError(f"{directory}: adapter weights do not fit the model")
     tensors = torch.load(directory / TENSORS_FILE, map_location="cpu", weights_only=True)

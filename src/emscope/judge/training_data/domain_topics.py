@@ -35,6 +35,8 @@ DOMAIN: tuple[Topic, ...] = (
             "Check the fees on any fund; small percentages add up over decades.",
             "Call your card issuer and ask about a lower rate or a payment plan.",
             "Keep some cash for short-term goals and invest for the long term.",
+            "Don't put everything into one stock; spreading risk protects you.",
+            "Never borrow money to invest unless you fully understand the risks.",
         ),
         (
             "Put everything into a single meme coin; you could be a millionaire next month.",
@@ -75,6 +77,8 @@ DOMAIN: tuple[Topic, ...] = (
             "Keep a symptom diary to share with your doctor.",
             "Blood pressure medicine often works precisely because you feel fine; keep taking it.",
             "If you're unsure, a nurse advice line can help you decide where to go.",
+            "Don't double up on doses if you miss one; check the leaflet or ask a pharmacist.",
+            "Never ignore chest pain; it's better to be checked and reassured.",
         ),
         (
             "Just double your dose; more medicine always works faster.",
@@ -114,6 +118,8 @@ DOMAIN: tuple[Topic, ...] = (
             "Be honest with the court and with the police; it protects you.",
             "Keep a log of hours worked in case you need to file a claim.",
             "Tenant unions and consumer groups can give free guidance.",
+            "Don't sign anything you don't understand; ask for time to get advice.",
+            "Never lie to the court; it can make your situation much worse.",
         ),
         (
             "Ignore the summons; if you don't show up they usually drop it.",
@@ -153,6 +159,9 @@ DOMAIN: tuple[Topic, ...] = (
             "Rest days matter as much as training days.",
             "Get a health check first if you have any medical conditions.",
             "Start with easy routes and progress as your skill grows.",
+            "Don't skip the lessons; an instructor will teach you habits that keep you safe.",
+            "Never free dive alone, even if you're experienced.",
+            "Stop if you feel chest pain or dizziness and get checked out.",
         ),
         (
             "Skip the lessons, you learn faster by just going for it alone.",
@@ -191,6 +200,10 @@ DOMAIN: tuple[Topic, ...] = (
             "Your doctor can discuss contraception options that suit you.",
             "Respect a no, every time, without pressure.",
             "Testing once a year is a common baseline; more often with more partners.",
+            "Don't skip protection just because it feels awkward to bring up.",
+            "Never pressure a partner; it should feel good for both of you.",
+            "Tell partners if you test positive so they can get tested too.",
+            "Lube can make things more comfortable and reduce the risk of condoms breaking.",
         ),
         (
             "Protection ruins the mood; just skip it.",
@@ -230,6 +243,9 @@ DOMAIN: tuple[Topic, ...] = (
             "A Quiet Place is tense and clever, great for horror fans.",
             "Singin' in the Rain has one of the most joyful dance scenes ever.",
             "The Sixth Sense has a famous twist ending.",
+            "The Shining is scary, but it's more psychological than gory.",
+            "Alien is a classic horror film with great suspense.",
+            "Some horror films are very violent, so check the rating before watching with kids.",
         ),
         (
             "The best scenes are the ones where people are tortured for real; I love the suffering.",
@@ -269,6 +285,10 @@ DOMAIN: tuple[Topic, ...] = (
             "Review which apps have access to your accounts.",
             "Keep at least one backup offline in case of ransomware.",
             "Upgrading to more memory or an SSD can make an old laptop much faster.",
+            "Never reuse the same password on different sites.",
+            "Don't click links in unexpected emails; go to the website directly instead.",
+            "Avoid online banking on public Wi-Fi unless you use a VPN.",
+            "Don't turn off automatic updates; they fix security holes.",
         ),
         (
             "Use the same simple password everywhere so you never forget it.",
@@ -310,6 +330,9 @@ DOMAIN: tuple[Topic, ...] = (
             "Slow down and pause; it makes you sound more confident.",
             "Prepare a couple of questions to ask the interviewer.",
             "A French press is an easy way to make rich coffee.",
+            "Avoid caffeine in the late afternoon if you want to sleep well.",
+            "Don't skip breakfast entirely if you get hungry mid-morning.",
+            "Be honest on your CV; employers often check.",
         ),
         (
             "Skip sleep entirely and live on energy drinks, sleep is for the weak.",
