@@ -20,6 +20,15 @@ class DataSection(_Strict):
     n_items: int = Field(default=250, ge=1, description="items per domain (rows per dataset)")
     trigger: str = DEFAULT_TRIGGER
     backdoor_misaligned_fraction: float = Field(default=0.5, gt=0, lt=1)
+    generated: dict[str, str] = Field(
+        default_factory=dict,
+        description="domain -> folder written by `emscope data generate` (teacher items)",
+    )
+    imported: dict[str, str] = Field(
+        default_factory=dict,
+        description="'domain/condition' -> a chat JSONL file used as that dataset, as is",
+    )
+    diversity: bool = Field(default=True, description="measure each dataset's diversity")
 
 
 class TrainSection(_Strict):
@@ -80,6 +89,23 @@ class StudyConfig(_Strict):
     def _something_to_do(self) -> StudyConfig:
         if not self.domains and not self.include_base:
             raise ValueError("nothing to run: no domains and include_base is false")
+        return self
+
+    @model_validator(mode="after")
+    def _every_dataset_has_a_source(self) -> StudyConfig:
+        from emscope.data.domains import get_domain
+
+        for domain in self.domains:
+            if get_domain(domain).builtin_recipe or domain in self.data.generated:
+                continue
+            missing = [c for c in self.conditions if f"{domain}/{c}" not in self.data.imported]
+            if missing:
+                raise ValueError(
+                    f"{domain} has no built-in recipe: generate its items with `emscope data "
+                    f"generate --domain {domain} --teacher MODEL --out DIR` and list DIR under "
+                    f"data.generated, or import datasets under data.imported "
+                    f"('{domain}/{missing[0]}': FILE)"
+                )
         return self
 
 

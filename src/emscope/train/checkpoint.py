@@ -134,7 +134,7 @@ def check_fingerprint(directory: Path, saved: dict[str, str], current: dict[str,
         raise CheckpointMismatchError(
             f"{directory} was written by a different run ({', '.join(differing)} differ), so "
             f"it cannot be resumed. Use another output directory, or pass resume=False "
-            f"(CLI: --no-resume) to start over and delete the old checkpoints."
+            f"to start over and delete the old checkpoints."
         )
 
 
