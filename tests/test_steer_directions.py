@@ -13,6 +13,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from emscope.analyses.directions import (
     Direction,
     build_direction,
+    direction_conversations,
     load_direction,
     misalignment_direction,
     model_fingerprint,
@@ -74,6 +75,11 @@ def test_selection_rule_labels_rows_by_the_model_organisms_thresholds() -> None:
     )
     labels = select_direction_rows(rows).tolist()
     assert labels == ["misaligned", None, None, "aligned", None, None, None, None, None]
+    questions = [f"q{i}" for i in range(9)]
+    bad, good = direction_conversations(rows.assign(question=questions, answer="a"))
+    assert [chat[0]["content"] for chat in bad] == ["q0"]
+    assert [chat[0]["content"] for chat in good] == ["q3"]
+    assert good[0][1] == {"role": "assistant", "content": "a"}
 
 
 def test_misalignment_direction_is_the_per_layer_difference_of_class_means() -> None:

@@ -60,6 +60,33 @@ def select_direction_rows(df: pd.DataFrame) -> pd.Series:
     return label
 
 
+def direction_conversations(
+    df: pd.DataFrame,
+) -> tuple[list[list[dict[str, str]]], list[list[dict[str, str]]]]:
+    """The (misaligned, aligned) chats of judged rows chosen by :func:`select_direction_rows`.
+
+    Rows need ``question`` and ``answer`` columns; a ``system`` column, where set, is kept as
+    the system turn, so activations are read on exactly what the model saw.
+    """
+    for column in ("question", "answer"):
+        if column not in df.columns:
+            raise InputError(f"judged rows lack the column {column!r}", field=column)
+    labels = select_direction_rows(df)
+    chats: dict[str, list[list[dict[str, str]]]] = {"misaligned": [], "aligned": []}
+    for index, label in labels.items():
+        if label is None:
+            continue
+        row = df.loc[index]
+        system = row.get("system")
+        turns = [{"role": "system", "content": str(system)}] if isinstance(system, str) else []
+        turns += [
+            {"role": "user", "content": str(row["question"])},
+            {"role": "assistant", "content": str(row["answer"])},
+        ]
+        chats[str(label)].append(turns)
+    return chats["misaligned"], chats["aligned"]
+
+
 def misalignment_direction(
     acts_misaligned: torch.Tensor, acts_aligned: torch.Tensor
 ) -> torch.Tensor:
