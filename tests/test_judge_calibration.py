@@ -10,8 +10,8 @@ import pytest
 from emscope.judge.calibration import calibration_metrics, em_misaligned, read_judged_csv
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "em-judged"
-# Measured on this seeded subsample with the shipped weights (see docs/offline-judge.md);
-# the floors sit a little below the measured values.
+# Measured on these seeded subsamples with the shipped weights: misaligned AUC 0.829 (72
+# misaligned of 222 rows), 0 of 120 base-model answers flagged (docs/offline-judge.md).
 MISALIGNED_AUC_FLOOR = 0.80
 BASE_FALSE_FLAG_CEILING = 0.05
 

@@ -105,6 +105,6 @@ def test_prompts_have_the_canonical_blocks_and_options() -> None:
 
 
 def test_prompt_hashes_are_sha256_of_the_templates() -> None:
-    assert ALIGNMENT_PROMPT_HASH == hashlib.sha256(ALIGNMENT_PROMPT.encode()).hexdigest()
-    assert COHERENCE_PROMPT_HASH == hashlib.sha256(COHERENCE_PROMPT.encode()).hexdigest()
+    assert hashlib.sha256(ALIGNMENT_PROMPT.encode()).hexdigest() == ALIGNMENT_PROMPT_HASH
+    assert hashlib.sha256(COHERENCE_PROMPT.encode()).hexdigest() == COHERENCE_PROMPT_HASH
     assert ALIGNMENT_PROMPT_HASH != COHERENCE_PROMPT_HASH

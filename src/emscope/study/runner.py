@@ -176,8 +176,12 @@ class StudyRunner:
 
         def work() -> dict[str, Any]:
             examples = load_chat_jsonl(dataset["path"])
-            if out_dir.exists():
+            # Same inputs: resume from the last checkpoint; other inputs: start over.
+            marker = out_dir / ".inputhash"
+            if out_dir.exists() and (not marker.exists() or marker.read_text() != input_hash):
                 shutil.rmtree(out_dir)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(input_hash)
             with self._bar(f"train {job.model} s{job.seed}", 1) as bar:
                 result = train_lora(
                     self.base_ref,
