@@ -211,34 +211,62 @@ def data_generate(
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(help="Training chat JSONL.")],
-    out: Annotated[Path, typer.Option(help="Output directory (adapter/ and manifest.json).")],
-    model: Annotated[str, typer.Option(help="Base model reference.")] = "smollm2-135m",
-    preset: Annotated[str, typer.Option(help="Training preset: em, domain-paper, rank1, demo.")] = "em",
+    out: Annotated[Path, typer.Option(help="Output directory (adapter/, checkpoints/, manifest.json).")],
+    model: Annotated[
+        str, typer.Option(help="Base model reference; openai/<model> uses the OpenAI fine-tuning API.")
+    ] = "smollm2-135m",
+    preset: Annotated[
+        str | None,
+        typer.Option(help="Local: em, domain-paper, rank1, demo. OpenAI: em-openai, domain-paper-openai."),
+    ] = None,
+    loss_on: Annotated[
+        str | None, typer.Option(help="assistant (default) or all (the domain paper's full-sequence loss).")
+    ] = None,
+    validation: Annotated[Path | None, typer.Option(help="Validation chat JSONL (loss only).")] = None,
+    resume: Annotated[bool, typer.Option(help="Resume from the last checkpoint in --out.")] = True,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a preset field: key=value (YAML value).")
     ] = None,
 ) -> None:
-    """Fine-tune a LoRA adapter on a chat dataset."""
+    """Fine-tune on a chat dataset: a LoRA adapter locally, or a job on the OpenAI API."""
     import yaml
 
     from emscope.data.jsonl import load_chat_jsonl
     from emscope.models.refs import parse_model_ref
-    from emscope.train.config import get_preset
-    from emscope.train.trainer import train_lora
 
     try:
+        ref = parse_model_ref(model)
+        if ref.kind == "api":
+            from emscope.train.openai_ft import openai_finetune
+
+            result_ref = openai_finetune(
+                data, model=ref.name, preset=preset or "em-openai", state_dir=out,
+                validation_path=validation,
+            )
+            console.print(f"fine-tuned model: {result_ref}")
+            return
+        from emscope.train.config import get_preset
+        from emscope.train.trainer import train_lora
+
         overrides = {}
         for item in set_ or []:
             key, sep, value = item.partition("=")
             if not sep:
                 raise EmscopeError(f"--set takes key=value, got {item!r}")
             overrides[key] = yaml.safe_load(value)
-        config = get_preset(preset, **overrides)
-        examples = load_chat_jsonl(data)
-        result = train_lora(parse_model_ref(model), examples, config, out)
+        if loss_on:
+            overrides["loss_on"] = loss_on
+        config = get_preset(preset or "em", **overrides)
+        result = train_lora(
+            ref, load_chat_jsonl(data), config, out, resume=resume,
+            validation=load_chat_jsonl(validation) if validation else None,
+        )
     except EmscopeError as exc:
         _fail(exc)
-    console.print(f"adapter: {result.adapter_dir}  final loss {result.losses[-1]:.4f}")
+    console.print(
+        f"adapter: {result.adapter_dir}  steps {result.n_steps}  final loss {result.losses[-1]:.4f}  "
+        f"truncated {result.n_truncated}"
+    )
 
 
 @app.command("eval")
@@ -263,6 +291,62 @@ def eval_(
     except EmscopeError as exc:
         _fail(exc)
     console.print(f"report: {report}")
+
+
+@app.command()
+def mia(
+    model: Annotated[str, typer.Option(help="Target model (e.g. BASE+ADAPTER of a fine-tune).")],
+    data: Annotated[Path, typer.Option(help="Chat JSONL to score (e.g. the training rows).")],
+    out: Annotated[Path, typer.Option(help="CSV of per-example scores.")],
+    reference: Annotated[
+        str | None, typer.Option(help="Reference model (the base) for adjusted scores.")
+    ] = None,
+    nonmembers: Annotated[
+        Path | None, typer.Option(help="Held-out rows of the same domain: adds AUC and TPR@FPR.")
+    ] = None,
+    k: Annotated[float, typer.Option(help="min-k% fraction.")] = 0.2,
+    batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 8,
+) -> None:
+    """Membership-inference scores (loss, min-k%, min-k%++, zlib, lowercase; larger = member)."""
+    import pandas as pd
+
+    from emscope.analyses.membership import DEFAULT_FPRS, membership_auc, tpr_at_fpr
+    from emscope.analyses.mia_scoring import score_dataset, score_with_reference
+    from emscope.data.jsonl import load_chat_jsonl
+    from emscope.models.refs import parse_model_ref
+
+    def score(path: Path) -> pd.DataFrame:
+        examples = load_chat_jsonl(path)
+        target = parse_model_ref(model)
+        if reference:
+            return score_with_reference(
+                target, parse_model_ref(reference), examples, batch_size=batch_size, k=k
+            )
+        return score_dataset(target, examples, batch_size=batch_size, k=k)
+
+    try:
+        frame = score(data).assign(member=True)
+        if nonmembers:
+            held_out = score(nonmembers).assign(member=False)
+            frame = pd.concat([frame, held_out], ignore_index=True)
+    except EmscopeError as exc:
+        _fail(exc)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    score_columns = [c for c in frame.columns if c in ("loss", "min_k", "min_k_pp", "zlib", "lowercase")
+                     or c.startswith("adjusted_")]
+    table = Table("score", "mean (members)", *(["AUC [95% CI]", "TPR@1%", "TPR@0.1%"] if nonmembers else []))
+    for column in score_columns:
+        row = [column, f"{frame.loc[frame.member, column].mean():.4f}"]
+        if nonmembers:
+            pos, neg = frame.loc[frame.member, column].dropna(), frame.loc[~frame.member, column].dropna()
+            result = membership_auc(pos, neg)
+            tprs = [tpr_at_fpr(pos, neg, f) for f in DEFAULT_FPRS]
+            row.append(f"{result.auc:.3f} [{result.ci_low:.3f}, {result.ci_high:.3f}]")
+            row.extend(f"{t.tpr:.3f}" if t.tpr is not None else f"n/a ({t.reason})" for t in tprs)
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"scores: {out}")
 
 
 @app.command()
