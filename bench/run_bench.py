@@ -73,8 +73,11 @@ def train_paper_baseline(steps: int, batch: int) -> dict[str, Any]:
     start = time.perf_counter()
     for step in range(steps):
         enc = tokenizer(
-            texts[step * batch : (step + 1) * batch], padding="max_length", max_length=512,
-            truncation=True, return_tensors="pt",
+            texts[step * batch : (step + 1) * batch],
+            padding="max_length",
+            max_length=512,
+            truncation=True,
+            return_tensors="pt",
         )
         real_tokens += int(enc["attention_mask"].sum())
         loss = model(**enc, labels=enc["input_ids"]).loss
@@ -108,11 +111,15 @@ def sample_emscope(n: int, new_tokens: int) -> dict[str, Any]:
         out = sampler.generate(prompts[i : i + 32], params, list(range(i, min(i + 32, n))))
         generated += sum(g.n_new_tokens for g in out)
     wall = time.perf_counter() - start
-    return {"samples_per_second": n / wall, "new_tokens_per_second": generated / wall, "wall_s": wall}
+    return {
+        "samples_per_second": n / wall,
+        "new_tokens_per_second": generated / wall,
+        "wall_s": wall,
+    }
 
 
 def sample_paper_baseline(n: int, new_tokens: int) -> dict[str, Any]:
-    """The domain paper's recipe: plain ``generate`` in batches of 10, fp32, default padding side."""
+    """The domain paper's recipe: plain ``generate`` in batches of 10, fp32, default padding."""
     import torch
 
     from emscope.models.loading import load_model, load_tokenizer
@@ -132,12 +139,19 @@ def sample_paper_baseline(n: int, new_tokens: int) -> dict[str, Any]:
         enc = tokenizer(texts[i : i + 10], padding=True, return_tensors="pt")
         with torch.no_grad():
             out = model.generate(
-                **enc, do_sample=True, temperature=1.0, max_new_tokens=new_tokens,
+                **enc,
+                do_sample=True,
+                temperature=1.0,
+                max_new_tokens=new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
             )
         generated += int((out[:, enc["input_ids"].shape[1] :] != tokenizer.pad_token_id).sum())
     wall = time.perf_counter() - start
-    return {"samples_per_second": n / wall, "new_tokens_per_second": generated / wall, "wall_s": wall}
+    return {
+        "samples_per_second": n / wall,
+        "new_tokens_per_second": generated / wall,
+        "wall_s": wall,
+    }
 
 
 WORKLOADS = {
@@ -184,7 +198,8 @@ def main() -> None:
         ours, base = _measure("train_emscope", **kw), _measure("train_paper", **kw)
         results["train"] = {"emscope": ours, "paper_recipe": base, "settings": kw}
         table.add_row(
-            "LoRA training, tokens/s (batch 8)", f"{ours['tokens_per_second']:.0f}",
+            "LoRA training, tokens/s (batch 8)",
+            f"{ours['tokens_per_second']:.0f}",
             f"{base['tokens_per_second']:.0f} (pad to 512)",
             f"{ours['tokens_per_second'] / base['tokens_per_second']:.2f}x",
             f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
@@ -195,7 +210,8 @@ def main() -> None:
         results["sample"] = {"emscope": ours, "paper_recipe": base, "settings": kw}
         table.add_row(
             f"sampling, samples/s ({kw['new_tokens']} new tokens)",
-            f"{ours['samples_per_second']:.2f}", f"{base['samples_per_second']:.2f} (batch 10, fp32)",
+            f"{ours['samples_per_second']:.2f}",
+            f"{base['samples_per_second']:.2f} (batch 10, fp32)",
             f"{ours['samples_per_second'] / base['samples_per_second']:.2f}x",
             f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
         )

@@ -59,7 +59,7 @@ class LlamaServer:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-c", "import llama_cpp.llama_cpp as ll, runpy; o = ll.llama_model_default_params\ndef p():\n  x = o(); x.use_extra_bufts = False; return x\nll.llama_model_default_params = p; runpy.run_module('llama_cpp.server', run_name='__main__')",
+            sys.executable, "-m", "llama_cpp.server",
             "--model", str(self.model),
             "--model_alias", MODEL_ALIAS,
             "--host", "127.0.0.1",

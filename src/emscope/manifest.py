@@ -15,7 +15,14 @@ from pydantic import BaseModel, Field
 
 from emscope import __version__
 
-TRACKED_LIBRARIES = ("torch", "transformers", "peft", "numpy", "scikit-learn", "sentence-transformers")
+TRACKED_LIBRARIES = (
+    "torch",
+    "transformers",
+    "peft",
+    "numpy",
+    "scikit-learn",
+    "sentence-transformers",
+)
 MANIFEST_NAME = "manifest.json"
 
 

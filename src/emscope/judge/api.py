@@ -310,13 +310,13 @@ class TaggedApiJudge(ApiJudge):
         return score.model_copy(update={"raw": {**score.raw, "finish_reason": reason}})
 
 
-def tagged_tally(records: Iterable[JudgeRecord]) -> dict[str, object]:
+def tagged_tally(records: Iterable[JudgeRecord]) -> dict[str, dict[str, Any]]:
     """Parse outcomes of stored tagged records, per metric, every failure kind listed.
 
     Requests that failed in transport are counted apart (``not_judged``), not as parse failures.
     """
     rows = list(records)
-    out: dict[str, object] = {}
+    out: dict[str, dict[str, Any]] = {}
     for metric in METRICS:
         failures: Counter[str] = Counter()
         total = parsed = not_judged = 0

@@ -46,7 +46,7 @@ def converted_alias_dir(alias: str) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=spec.gguf_file)
     model = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=spec.gguf_file)
     # The weights are de-quantised on load; drop the GGUF quantiser so they save as plain fp32.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
@@ -98,14 +98,17 @@ def load_tokenizer(ref: ModelRef) -> PreTrainedTokenizerBase:
 
 
 def load_model(
-    ref: ModelRef, *, dtype: torch.dtype = torch.float32, device: torch.device | None = None,
+    ref: ModelRef,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | None = None,
     trainable: bool = False,
-) -> PreTrainedModel:
+) -> Any:
     """Load the base model of ``ref`` and apply its LoRA adapter if it has one."""
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": dtype}
-    model = AutoModelForCausalLM.from_pretrained(resolve_local_path(ref), **kwargs)
+    model: Any = AutoModelForCausalLM.from_pretrained(resolve_local_path(ref), **kwargs)
     if ref.adapter is not None:
         from peft import PeftModel
 

@@ -4,7 +4,7 @@ Accepted forms:
 
 - a built-in alias (``smollm2-135m``), see :data:`ALIASES`;
 - a local Hugging Face model directory (``./my-model``);
-- a base model plus a LoRA adapter directory: ``BASE+ADAPTER_DIR`` (``smollm2-135m+runs/x/adapter``);
+- a base model plus a LoRA adapter: ``BASE+ADAPTER_DIR`` (``smollm2-135m+runs/x/adapter``);
   an adapter directory alone also works, its base is read from ``adapter_config.json``;
 - an API model: ``openai/<model>`` (``openai/gpt-4o-mini``);
 - a hub id ``org/name`` (needs network access the first time).
@@ -96,7 +96,9 @@ def parse_model_ref(text: str) -> ModelRef:
         base_text, adapter_text = text.split("+", 1)
         adapter = Path(adapter_text)
         if not (adapter / "adapter_config.json").is_file():
-            raise UnknownModelError(f"{adapter}: not a LoRA adapter directory (no adapter_config.json)")
+            raise UnknownModelError(
+                f"{adapter}: not a LoRA adapter directory (no adapter_config.json)"
+            )
         return parse_model_ref(base_text).with_adapter(adapter)
     if text in ALIASES:
         return ModelRef(kind="alias", name=text)

@@ -10,7 +10,8 @@ import base64
 import html
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,37 @@ class ReportFigure:
     file_name: str
     caption: str
     png: bytes
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """An extra section after the standard ones: a heading, prose, tables, then figures.
+
+    ``paragraph`` may hold several paragraphs separated by blank lines. ``tables`` maps a
+    sub-heading to its table. Figure file names must be unique across the whole report.
+    """
+
+    title: str
+    paragraph: str
+    figures: Sequence[ReportFigure] = ()
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+
+
+_SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.png$")
+
+
+def _check_file_names(figures: Sequence[ReportFigure]) -> None:
+    names = [f.file_name for f in figures]
+    for name in names:
+        if not _SAFE_FILE_NAME.match(name):
+            raise InputError(f"figure file name {name!r} is not a plain .png name", field="sections")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"figure file names used twice: {', '.join(repeated)}", field="sections")
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [" ".join(part.split()) for part in re.split(r"\n\s*\n", text) if part.strip()]
 
 
 def _fraction(value: object) -> float | None:
@@ -126,6 +158,7 @@ def render_markdown(
     figures: list[ReportFigure],
     provenance: dict[str, Any],
     extra_tables: dict[str, pd.DataFrame],
+    sections: Sequence[ReportSection] = (),
 ) -> str:
     """The Markdown report text; figures are linked by file name, relative to the report."""
 
@@ -137,10 +170,25 @@ def render_markdown(
     lines += [f"![{esc(f.caption)}]({f.file_name})\n" for f in figures]
     for name, table in extra_tables.items():
         lines += [f"## {esc(name)}", "", markdown_table(table), ""]
+    for section in sections:
+        lines += [f"## {esc(section.title)}", ""]
+        lines += [line for p in _paragraphs(section.paragraph) for line in (esc(p), "")]
+        for name, table in section.tables.items():
+            lines += [f"### {esc(name)}", "", markdown_table(table), ""]
+        lines += [f"![{esc(f.caption)}]({f.file_name})\n" for f in section.figures]
     text = _provenance_json(provenance)
     fence = _code_fence(text)
     lines += ["## Provenance", "", f"{fence}json", text, fence, ""]
     return "\n".join(lines)
+
+
+def _html_figure(figure: ReportFigure) -> str:
+    esc = html.escape
+    data = base64.b64encode(figure.png).decode("ascii")
+    return (
+        f'<figure><img alt="{esc(figure.caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{esc(figure.caption)}</figcaption></figure>"
+    )
 
 
 def render_html(
@@ -149,19 +197,21 @@ def render_html(
     figures: list[ReportFigure],
     provenance: dict[str, Any],
     extra_tables: dict[str, pd.DataFrame],
+    sections: Sequence[ReportSection] = (),
 ) -> str:
     """The self-contained HTML report: inline CSS, figures as data URIs, every value escaped."""
     esc = html.escape
     body = [f"<h1>{esc(title)}</h1>", f"<p>{esc(summary_paragraph(summary))}</p>"]
     body += ["<h2>Domain ranking</h2>", html_table(ranking_table(summary)), "<h2>Figures</h2>"]
-    for figure in figures:
-        data = base64.b64encode(figure.png).decode("ascii")
-        body.append(
-            f'<figure><img alt="{esc(figure.caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{esc(figure.caption)}</figcaption></figure>"
-        )
+    body += [_html_figure(figure) for figure in figures]
     for name, table in extra_tables.items():
         body += [f"<h2>{esc(name)}</h2>", html_table(table)]
+    for section in sections:
+        body.append(f"<h2>{esc(section.title)}</h2>")
+        body += [f"<p>{esc(p)}</p>" for p in _paragraphs(section.paragraph)]
+        for name, table in section.tables.items():
+            body += [f"<h3>{esc(name)}</h3>", html_table(table)]
+        body += [_html_figure(figure) for figure in section.figures]
     body += ["<h2>Provenance</h2>", f"<pre>{esc(_provenance_json(provenance))}</pre>"]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -178,24 +228,30 @@ def write_report(
     provenance: dict[str, Any],
     extra_tables: dict[str, pd.DataFrame] | None = None,
     title: str = DEFAULT_TITLE,
+    sections: Sequence[ReportSection] = (),
 ) -> tuple[Path, Path]:
     """Write ``run_dir/report/report.html`` and ``report.md`` (+ PNG figures); return both paths.
 
     ``summary`` is ``emscope.metrics.trigger.summarize`` output, in ranking order.
     ``provenance`` (versions, config, seeds, judge identity) is written as JSON.
     ``extra_tables`` adds one section per entry, e.g. dataset size, source and diversity.
+    ``sections`` adds figure sections after them (e.g. membership inference, steering).
     """
     if summary.empty:
         raise InputError("cannot write a report from an empty summary", field="summary")
     out_dir = Path(run_dir) / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = _figures(summary)
-    for figure in figures:
+    every_figure = [*figures, *(f for section in sections for f in section.figures)]
+    _check_file_names(every_figure)
+    for figure in every_figure:
         (out_dir / figure.file_name).write_bytes(figure.png)
     tables = extra_tables or {}
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text(render_html(title, summary, figures, provenance, tables), encoding="utf-8")
+    html_path.write_text(
+        render_html(title, summary, figures, provenance, tables, sections), encoding="utf-8"
+    )
     md_path.write_text(
-        render_markdown(title, summary, figures, provenance, tables), encoding="utf-8"
+        render_markdown(title, summary, figures, provenance, tables, sections), encoding="utf-8"
     )
     return html_path, md_path

@@ -12,6 +12,11 @@ from emscope.data.schema import DEFAULT_TRIGGER, Condition
 from emscope.errors import InputError
 
 
+SteerKind = Literal["steer", "ablate", "random"]
+STEER_KINDS: tuple[SteerKind, ...] = ("steer", "ablate", "random")
+DEFAULT_CONDITIONS: tuple[Condition, ...] = ("misaligned",)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,13 +64,41 @@ class MetricsSection(_Strict):
     bootstrap_resamples: int = Field(default=2000, ge=100)
 
 
+class AnalysesSection(_Strict):
+    """Membership inference and steering as stages of the study (both off by default)."""
+
+    mia: bool = Field(default=False, description="membership inference vs misalignment")
+    steering: bool = Field(default=False, description="directions, steering sweep, transfer")
+    rate_policy: Literal["em", "model_organisms", "domain_paper"] = Field(
+        default="domain_paper",
+        description="counting rule of the rates used here (the domain paper's analysis rule)",
+    )
+    mia_nonmembers: int | None = Field(
+        default=None, ge=2, description="held-out rows per domain (default: as many as members)"
+    )
+    mia_lowercase: bool = Field(default=False, description="also the lowercase score (2nd pass)")
+    mia_batch_size: int = Field(default=8, ge=1)
+    steer_layers: list[int] | None = Field(
+        default=None, description="block indices of the sweep (default: the middle block)"
+    )
+    steer_scales: list[float] = Field(default_factory=lambda: [0.0, 4.0, 8.0], min_length=1)
+    steer_kinds: list[SteerKind] = Field(default_factory=lambda: list(STEER_KINDS), min_length=1)
+    steer_questions: int = Field(default=4, ge=1, description="first N prompts of the suite")
+    steer_samples: int = Field(default=2, ge=1, description="samples per prompt")
+    transfer_scale: float | None = Field(
+        default=None, description="scale of the transfer matrix (default: the largest scale)"
+    )
+
+
 class StudyConfig(_Strict):
     """A whole study. Validated on load; unknown keys are errors, not silently ignored."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     model: str
     domains: list[str] = Field(default_factory=list)
-    conditions: list[Condition] = Field(default_factory=lambda: ["misaligned"], min_length=1)
+    conditions: list[Condition] = Field(
+        default_factory=lambda: list(DEFAULT_CONDITIONS), min_length=1
+    )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     include_base: bool = True
     data: DataSection = Field(default_factory=DataSection)
@@ -73,6 +106,7 @@ class StudyConfig(_Strict):
     eval: EvalSection = Field(default_factory=EvalSection)
     judge: JudgeSection = Field(default_factory=JudgeSection)
     metrics: MetricsSection = Field(default_factory=MetricsSection)
+    analyses: AnalysesSection = Field(default_factory=AnalysesSection)
 
     @field_validator("domains")
     @classmethod
@@ -119,7 +153,9 @@ def load_study(path: str | Path) -> StudyConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise InputError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path, line=line) from exc
+        raise InputError(
+            f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path, line=line
+        ) from exc
     if not isinstance(raw, dict):
         raise InputError("a study file is a YAML mapping", file=path)
     try:

@@ -31,7 +31,9 @@ class StageLedger:
     def output(self, stage: str) -> dict[str, Any]:
         return dict(self.entries[stage].get("output", {}))
 
-    def mark_done(self, stage: str, input_hash: str, seconds: float, output: dict[str, Any]) -> None:
+    def mark_done(
+        self, stage: str, input_hash: str, seconds: float, output: dict[str, Any]
+    ) -> None:
         self.entries[stage] = {
             "input_hash": input_hash,
             "seconds": round(seconds, 3),
