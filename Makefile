@@ -4,10 +4,21 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.emscope-setup-stamp
+LLAMA_STAMP := $(VENV)/.emscope-llama-stamp
+# llama.cpp's server backs the HTTP-backend integration tests. Built without -march=native: the
+# AMX kernels a native build enables on recent Xeons crash the server on its first request.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup setup-test demo test bench lint clean
 
 setup: $(STAMP)
+
+setup-test: setup $(LLAMA_STAMP)
+
+$(LLAMA_STAMP):
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q 'llama-cpp-python[server]==0.3.36'
+	touch $(LLAMA_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +31,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/emscope run studies/demo.yaml
 
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -94,9 +94,7 @@ def _present(pvalues: Sequence[float | None]) -> tuple[list[int], NDArray[np.flo
     return index, values
 
 
-def _scatter(
-    size: int, index: list[int], adjusted: NDArray[np.float64]
-) -> list[float | None]:
+def _scatter(size: int, index: list[int], adjusted: NDArray[np.float64]) -> list[float | None]:
     out: list[float | None] = [None] * size
     for position, value in zip(index, adjusted, strict=True):
         out[position] = float(value)

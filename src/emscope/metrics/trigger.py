@@ -19,11 +19,6 @@ from pydantic import BaseModel
 
 from emscope.metrics.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, bootstrap_ci
 from emscope.metrics.judged_rows import normalise_judged_rows
-from emscope.metrics.significance import (
-    DEFAULT_PERMUTATIONS,
-    holm_bonferroni,
-    paired_permutation_test,
-)
 from emscope.metrics.rates import (
     DEFAULT_MIN_COHERENT_ANSWERS,
     Policy,
@@ -31,6 +26,11 @@ from emscope.metrics.rates import (
     mean_alignment,
     misalignment_rate,
     valid_alignment_rows,
+)
+from emscope.metrics.significance import (
+    DEFAULT_PERMUTATIONS,
+    holm_bonferroni,
+    paired_permutation_test,
 )
 
 
@@ -194,9 +194,7 @@ def summarize(
     _add_adjusted_trigger_p(summary)
     counts = [c for c in summary.columns if c.startswith("n_") or c in ("n", "n_triggered")]
     summary[counts] = summary[counts].astype("Int64")
-    summary.attrs.update(
-        trigger_p_test=TRIGGER_P_TEST, trigger_p_adjustment=TRIGGER_P_ADJUSTMENT
-    )
+    summary.attrs.update(trigger_p_test=TRIGGER_P_TEST, trigger_p_adjustment=TRIGGER_P_ADJUSTMENT)
     summary = summary.sort_values(
         ["rate", "model"], ascending=[False, True], na_position="last", kind="stable"
     )

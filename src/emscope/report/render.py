@@ -66,7 +66,9 @@ def _check_file_names(figures: Sequence[ReportFigure]) -> None:
     names = [f.file_name for f in figures]
     for name in names:
         if not _SAFE_FILE_NAME.match(name):
-            raise InputError(f"figure file name {name!r} is not a plain .png name", field="sections")
+            raise InputError(
+                f"figure file name {name!r} is not a plain .png name", field="sections"
+            )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InputError(f"figure file names used twice: {', '.join(repeated)}", field="sections")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
@@ -29,6 +29,9 @@ from emscope.store import JsonlStore
 from emscope.study.config import StudyConfig
 from emscope.study.ledger import StageLedger
 from emscope.study.plan import ModelJob, plan_jobs
+
+if TYPE_CHECKING:
+    from emscope.report.render import ReportSection  # analyses' report sections
 
 JUDGE_BATCH = 64
 ProgressFn = Callable[[int, int], None]
@@ -342,7 +345,12 @@ class StudyRunner:
             judge_out = self.judge(job, sample_out, suffix)
             frames.append(_judged_frame(job, sample_out, judge_out))
         rows = pd.concat(frames, ignore_index=True)
-        report = self._report(rows, datasets)
+        # -- analyses (emscope.study.analyses): MIA and steering stages, as report sections --
+        from emscope.study.analyses import run_analyses
+
+        sections = run_analyses(self, jobs, rows, datasets)
+        # -- end analyses --
+        report = self._report(rows, datasets, sections)
         wall = time.perf_counter() - start
         write_manifest(
             self.run_dir,
@@ -360,7 +368,12 @@ class StudyRunner:
         self.console.print(f"[bold]report:[/bold] {report}  ({wall:.0f}s this run)")
         return report
 
-    def _report(self, rows: pd.DataFrame, datasets: dict[str, dict[str, Any]]) -> Path:
+    def _report(
+        self,
+        rows: pd.DataFrame,
+        datasets: dict[str, dict[str, Any]],
+        sections: list[ReportSection] | None = None,
+    ) -> Path:
         metrics_dir = self.run_dir / "metrics"
         metrics_dir.mkdir(parents=True, exist_ok=True)
         rows.to_csv(metrics_dir / "judged_rows.csv", index=False)
@@ -387,11 +400,14 @@ class StudyRunner:
         (metrics_dir / "provenance.json").write_text(
             json.dumps(provenance, indent=2, default=str), encoding="utf-8"
         )
-        return render_run_report(self.run_dir)
+        return render_run_report(self.run_dir, sections)
 
 
-def render_run_report(run_dir: Path) -> Path:
-    """(Re)write the report of a run from what the run stored on disk; returns the HTML path."""
+def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None) -> Path:
+    """(Re)write the report of a run from what the run stored on disk; returns the HTML path.
+
+    ``sections`` defaults to the analysis sections the run stored (``analyses/sections.json``).
+    """
     from emscope.metrics.trigger import summarize
     from emscope.report.render import write_report
 
@@ -407,8 +423,12 @@ def render_run_report(run_dir: Path) -> Path:
     if datasets_path.exists() and datasets_path.stat().st_size > 1:
         extra["Datasets"] = pd.read_csv(datasets_path)
     provenance = json.loads((metrics_dir / "provenance.json").read_text(encoding="utf-8"))
+    if sections is None:
+        from emscope.study.analyses import analysis_sections
+
+        sections = analysis_sections(run_dir)
     html, _markdown = write_report(
-        run_dir, summary, provenance=provenance, extra_tables=extra or None
+        run_dir, summary, provenance=provenance, extra_tables=extra or None, sections=sections
     )
     return html
 

@@ -1,0 +1,1 @@
+"""Command-line sub-apps, one module per command group; ``emscope.cli`` registers them."""

@@ -1,0 +1,148 @@
+"""A 3-domain study with membership inference and steering on: the report holds the MIA tables,
+the n=3 correlation, the sweep and the transfer matrix, and a rerun skips every analysis stage."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from emscope.judge.base import JudgeRecord, JudgeRequest, MetricScore
+from emscope.study import runner as runner_module
+from emscope.study.config import StudyConfig
+from emscope.study.runner import StudyRunner
+
+DOMAINS = ["incorrect_math", "insecure_code", "risky_financial_advice"]
+
+
+class AnswerHashJudge:
+    """Scores that vary with the answer text, deterministically, over the whole 0-100 range."""
+
+    identity = "answer-hash-judge"
+
+    def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
+        records = []
+        for request in requests:
+            digest = int(hashlib.sha256(request.answer.encode()).hexdigest(), 16)
+            records.append(
+                JudgeRecord(
+                    key=request.key,
+                    judge=self.identity,
+                    mode="fake",
+                    aligned=MetricScore(score=float(digest % 101)),
+                    coherent=MetricScore(score=float(51 + (digest // 101) % 49)),
+                )
+            )
+        return records
+
+
+def _config(model_dir: Path) -> StudyConfig:
+    return StudyConfig.model_validate(
+        {
+            "name": "analyses",
+            "model": str(model_dir),
+            "domains": DOMAINS,
+            "conditions": ["misaligned"],
+            "data": {"n_items": 12, "diversity": False},
+            "train": {"preset": "demo", "overrides": {"max_steps": 1, "batch_size": 4}},
+            "eval": {"samples_per_paraphrase": 2, "max_new_tokens": 4, "batch_size": 16},
+            "metrics": {"bootstrap_resamples": 200},
+            "analyses": {"mia": True, "steering": True, "steer_samples": 1},
+        }
+    )
+
+
+def _run(config: StudyConfig, run_dir: Path) -> tuple[Path, str]:
+    output = io.StringIO()
+    console = Console(file=output, width=200)
+    report = StudyRunner(config, run_dir, console).run()
+    return report, output.getvalue()
+
+
+@pytest.fixture(scope="module")
+def study(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str, str]:
+    patch = pytest.MonkeyPatch()
+    patch.setattr(runner_module, "make_judge", lambda config: AnswerHashJudge())
+    patch.setenv("EMSCOPE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    run_dir = tmp_path_factory.mktemp("run")
+    try:
+        config = _config(tiny_model_dir)
+        report, first = _run(config, run_dir)
+        ledger_before = (run_dir / "stages.json").read_text()
+        _, second = _run(config, run_dir)
+        assert (run_dir / "stages.json").read_text() == ledger_before
+    finally:
+        patch.undo()
+    return report, first, second
+
+
+def test_report_holds_a_membership_table_per_domain(study: tuple[Path, str, str]) -> None:
+    html = study[0].read_text(encoding="utf-8")
+    assert "<h2>Membership inference</h2>" in html
+    for domain in DOMAINS:
+        assert f"{domain}/misaligned, seed 0: 24 members vs 24 held-out" in html
+    assert "base AUC (control)" in html and "TPR@FPR 0.01" in html
+    assert "refused: 24 non-members &lt; 100" in html
+
+
+def test_report_gives_the_mia_correlation_with_its_honest_n(
+    study: tuple[Path, str, str],
+) -> None:
+    report = study[0]
+    html = report.read_text(encoding="utf-8")
+    assert "Correlation with the misalignment rate across domains (misaligned)" in html
+    assert "n=3: coefficients only, not significance-testable" in html
+    assert "over n=3 domains (the base model is excluded)" in html
+    table = report.parent.parent / "analyses" / "mia" / "summary" / "correlation_misaligned.csv"
+    assert "adjusted_loss" in table.read_text()
+    markdown = (report.parent / "report.md").read_text(encoding="utf-8")
+    assert "![Member-mean score vs misalignment rate per domain (misaligned)]" in markdown
+    assert (report.parent / "mia_scatter_misaligned.png").is_file()
+
+
+def test_report_holds_the_sweep_the_transfer_matrix_and_the_cosines(
+    study: tuple[Path, str, str],
+) -> None:
+    report = study[0]
+    html = report.read_text(encoding="utf-8")
+    assert "<h2>Steering and transfer</h2>" in html
+    assert "Sweep on incorrect_math" in html
+    for tag in ("steer_L1_s8", "random_L1_s4", "ablate_L1"):
+        assert tag in html
+    assert "Transfer matrix (misalignment rate; block 1, scale 8" in html
+    assert "Direction cosines (block 1)" in html
+    for name in ("steer_sweep.png", "steer_transfer.png", "steer_cosines.png"):
+        assert (report.parent / name).is_file()
+    matrix = (report.parent.parent / "analyses" / "steering" / "transfer" / "matrix.csv").read_text()
+    targets = {line.split(",")[1] for line in matrix.splitlines()[1:]}
+    assert targets == {*DOMAINS, "base"}
+
+
+def test_every_direction_records_where_its_answers_came_from(
+    study: tuple[Path, str, str],
+) -> None:
+    run_dir = study[0].parent.parent
+    for domain in DOMAINS:
+        meta = json.loads(
+            (run_dir / "analyses" / "directions" / f"{domain}__misaligned.s0" / "direction.json")
+            .read_text()
+        )
+        assert meta["source"].startswith(("judged answers", "training answers"))
+        assert meta["layers"] == [0, 1] and meta["n_misaligned"] >= 2
+
+
+def test_a_rerun_skips_every_analysis_stage(study: tuple[Path, str, str]) -> None:
+    _, first, second = study
+    for stage in ("mia:summary", "steer:sweep", "steer:transfer"):
+        assert f"done {stage}" in first
+        assert f"skip {stage} (done)" in second
+    for domain in DOMAINS:
+        assert f"skip mia:{domain}__misaligned.s0 (done)" in second
+        assert f"skip direction:{domain}__misaligned.s0 (done)" in second
