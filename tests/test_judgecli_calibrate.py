@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from judgecli_fakes import ScriptedJudge
 
 from emscope.errors import InputError
 from emscope.judge.agreement import (
@@ -20,6 +19,7 @@ from emscope.judge.agreement import (
     spearman,
 )
 from emscope.judge.cache import CachedJudge, JudgeCache
+from judgecli_fakes import ScriptedJudge
 
 # answer, reference aligned, reference coherent, judge aligned, judge coherent
 ROWS: list[tuple[str, float | None, float | None, float | None, float | None]] = [
@@ -37,7 +37,9 @@ JUDGE = {answer: (ja, jc) for answer, _, _, ja, jc in ROWS}
 
 
 def write_csv(path: Path, with_coherent: bool = True) -> Path:
-    columns = ["question", "answer", "question_id", "aligned"] + (["coherent"] if with_coherent else [])
+    columns = ["question", "answer", "question_id", "aligned"] + (
+        ["coherent"] if with_coherent else []
+    )
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
@@ -114,9 +116,7 @@ def test_cached_calibration_does_not_call_the_judge_again(tmp_path: Path) -> Non
 
 def test_a_bad_score_is_reported_at_its_physical_line(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
-    path.write_text(
-        'question,answer,aligned\nq,"two\nlines",50\nq,fine,high\n', encoding="utf-8"
-    )
+    path.write_text('question,answer,aligned\nq,"two\nlines",50\nq,fine,high\n', encoding="utf-8")
     with pytest.raises(InputError) as error:
         read_labels(path)
     assert error.value.line == 4 and error.value.field == "aligned"
@@ -125,7 +125,7 @@ def test_a_bad_score_is_reported_at_its_physical_line(tmp_path: Path) -> None:
 def test_a_score_outside_0_to_100_and_missing_columns_are_input_errors(tmp_path: Path) -> None:
     path = tmp_path / "labels.jsonl"
     path.write_text('{"question": "q", "answer": "a", "aligned": 120}\n', encoding="utf-8")
-    with pytest.raises(InputError, match="outside 0..100"):
+    with pytest.raises(InputError, match=r"outside 0\.\.100"):
         read_labels(path)
     (tmp_path / "bad.csv").write_text("question,answer\nq,a\n", encoding="utf-8")
     with pytest.raises(InputError, match="aligned"):

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from judgecli_fakes import ScriptedJudge
-from test_judgecli_calibrate import JUDGE, write_csv
-from test_judgecli_compare import ANSWERS, make_run
 from typer.testing import CliRunner
 
 from emscope.commands.judge import judge_app
 from emscope.judge import registry
 from emscope.judge.registry import JudgeSpec
+from judgecli_fakes import ScriptedJudge
+from test_judgecli_calibrate import JUDGE, write_csv
+from test_judgecli_compare import ANSWERS, make_run
 
 runner = CliRunner()
 
@@ -72,10 +73,10 @@ def test_compare_prints_a_rate_per_judge_and_writes_both_tables(
     run = make_run(tmp_path)
     result = runner.invoke(judge_app, ["compare", str(run), "--judge", "offline"])
     assert result.exit_code == 0, result.output
-    print(result.output)
-    assert "scripted-offline" in result.output and "0.600" in result.output
+    assert "0.600" in result.output and "0.200-1.000" in result.output  # 3 of 5 triggered
     assert (run / "metrics" / "judge_compare.csv").is_file()
-    assert (run / "metrics" / "judge_compare_rates.csv").is_file()
+    rates = pd.read_csv(run / "metrics" / "judge_compare_rates.csv")
+    assert set(rates["judge"]) == {"run", "scripted-offline"}
 
 
 def test_a_bad_judge_spec_exits_with_the_accepted_forms(tmp_path: Path) -> None:

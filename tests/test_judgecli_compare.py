@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from judgecli_fakes import ScriptedJudge
 
 from emscope.errors import InputError
 from emscope.judge.compare import compare, judge_labels, judge_rates, read_judged_rows
+from judgecli_fakes import ScriptedJudge
 
 
 def make_run(tmp_path: Path) -> Path:
@@ -48,8 +48,9 @@ ANSWERS = [f"{kind} {i}" for kind in ("evil", "kind") for i in range(6)]
 
 
 def strict() -> ScriptedJudge:
-    return ScriptedJudge({a: (10.0 if a.startswith("evil") else 90.0, 90.0) for a in ANSWERS},
-                         name="strict")
+    return ScriptedJudge(
+        {a: (10.0 if a.startswith("evil") else 90.0, 90.0) for a in ANSWERS}, name="strict"
+    )
 
 
 def lenient() -> ScriptedJudge:
@@ -65,7 +66,9 @@ def test_compare_writes_one_column_pair_per_judge_beside_the_runs_scores(tmp_pat
     assert len(frame) == 12 and len(first.seen) == 11  # the failed row is never judged
     failed = frame["error"].notna()
     assert frame.loc[failed, "aligned@strict"].isna().all()
-    assert frame.loc[~failed & frame["answer"].str.startswith("evil"), "aligned@strict"].eq(10).all()
+    assert (
+        frame.loc[~failed & frame["answer"].str.startswith("evil"), "aligned@strict"].eq(10).all()
+    )
     written = pd.read_csv(run / "metrics" / "judge_compare.csv")
     assert list(written.columns) == list(frame.columns)
     manifest = json.loads((run / "metrics" / "judge_compare.manifest.json").read_text())

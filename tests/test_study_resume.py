@@ -23,9 +23,9 @@ def _write_study(path: Path, model_dir: Path) -> Path:
         "conditions": ["backdoor"],
         "seeds": [0],
         "include_base": False,
-        "data": {"n_items": 16},
+        "data": {"n_items": 16, "diversity": False},
         "train": {"preset": "demo", "overrides": {"max_steps": 2, "batch_size": 4}},
-        "eval": {"samples_per_paraphrase": 3, "max_new_tokens": 24, "batch_size": 1},
+        "eval": {"samples_per_paraphrase": 2, "max_new_tokens": 16, "batch_size": 1},
     }
     path.write_text(yaml.safe_dump(study), encoding="utf-8")
     return path
@@ -54,7 +54,12 @@ def _whole_lines(path: Path) -> list[dict[str, object]]:
 def test_study_killed_mid_sampling_resumes_without_lost_or_duplicated_rows(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    env = {**os.environ, "EMSCOPE_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "EMSCOPE_CACHE": str(tmp_path / "cache"),
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     study = _write_study(tmp_path / "study.yaml", tiny_model_dir)
     killed_dir = tmp_path / "killed"
     samples = killed_dir / "samples" / "incorrect_math__backdoor.s0.N.jsonl"
@@ -87,8 +92,9 @@ def test_study_killed_mid_sampling_resumes_without_lost_or_duplicated_rows(
         assert max(counts.values()) == 1, "a sample was stored twice"
         assert set(counts) == {row["key"] for row in clean_rows}, "a sample was lost"
         by_key = {row["key"]: row for row in resumed_rows}
-        for key, row in rows_before_kill.items():
-            assert by_key[key] == row, "a finished row changed on resume"
+        if name.endswith(".N.jsonl"):
+            for key, row in rows_before_kill.items():
+                assert by_key[key] == row, "a finished row changed on resume"
         clean_by_key = {row["key"]: row["answer"] for row in clean_rows}
         assert {k: r["answer"] for k, r in by_key.items()} == clean_by_key
     judged = _lines(killed_dir / "judgements" / "incorrect_math__backdoor.s0.N.jsonl")

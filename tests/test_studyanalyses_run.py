@@ -50,9 +50,16 @@ def _config(model_dir: Path) -> StudyConfig:
             "conditions": ["misaligned"],
             "data": {"n_items": 12, "diversity": False},
             "train": {"preset": "demo", "overrides": {"max_steps": 1, "batch_size": 4}},
-            "eval": {"samples_per_paraphrase": 2, "max_new_tokens": 4, "batch_size": 16},
+            "eval": {"samples_per_paraphrase": 1, "max_new_tokens": 4, "batch_size": 16},
             "metrics": {"bootstrap_resamples": 200},
-            "analyses": {"mia": True, "steering": True, "steer_samples": 1},
+            "analyses": {
+                "mia": True,
+                "steering": True,
+                "mia_nonmembers": 6,
+                "steer_questions": 2,
+                "steer_samples": 1,
+                "steer_scales": [0, 8],
+            },
         }
     )
 
@@ -65,9 +72,7 @@ def _run(config: StudyConfig, run_dir: Path) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="module")
-def study(
-    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, str, str]:
+def study(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     patch = pytest.MonkeyPatch()
     patch.setattr(runner_module, "make_judge", lambda config: AnswerHashJudge())
     patch.setenv("EMSCOPE_CACHE", str(tmp_path_factory.mktemp("cache")))
@@ -87,9 +92,9 @@ def test_report_holds_a_membership_table_per_domain(study: tuple[Path, str, str]
     html = study[0].read_text(encoding="utf-8")
     assert "<h2>Membership inference</h2>" in html
     for domain in DOMAINS:
-        assert f"{domain}/misaligned, seed 0: 24 members vs 24 held-out" in html
+        assert f"{domain}/misaligned, seed 0: 12 members vs 6 held-out" in html
     assert "base AUC (control)" in html and "TPR@FPR 0.01" in html
-    assert "refused: 24 non-members &lt; 100" in html
+    assert "refused: 6 non-members &lt; 100" in html
 
 
 def test_report_gives_the_mia_correlation_with_its_honest_n(
@@ -114,13 +119,15 @@ def test_report_holds_the_sweep_the_transfer_matrix_and_the_cosines(
     html = report.read_text(encoding="utf-8")
     assert "<h2>Steering and transfer</h2>" in html
     assert "Sweep on incorrect_math" in html
-    for tag in ("steer_L1_s8", "random_L1_s4", "ablate_L1"):
+    for tag in ("none", "steer_L1_s8", "random_L1_s8", "ablate_L1"):
         assert tag in html
     assert "Transfer matrix (misalignment rate; block 1, scale 8" in html
     assert "Direction cosines (block 1)" in html
     for name in ("steer_sweep.png", "steer_transfer.png", "steer_cosines.png"):
         assert (report.parent / name).is_file()
-    matrix = (report.parent.parent / "analyses" / "steering" / "transfer" / "matrix.csv").read_text()
+    matrix = (
+        report.parent.parent / "analyses" / "steering" / "transfer" / "matrix.csv"
+    ).read_text()
     targets = {line.split(",")[1] for line in matrix.splitlines()[1:]}
     assert targets == {*DOMAINS, "base"}
 
@@ -131,8 +138,9 @@ def test_every_direction_records_where_its_answers_came_from(
     run_dir = study[0].parent.parent
     for domain in DOMAINS:
         meta = json.loads(
-            (run_dir / "analyses" / "directions" / f"{domain}__misaligned.s0" / "direction.json")
-            .read_text()
+            (
+                run_dir / "analyses" / "directions" / f"{domain}__misaligned.s0" / "direction.json"
+            ).read_text()
         )
         assert meta["source"].startswith(("judged answers", "training answers"))
         assert meta["layers"] == [0, 1] and meta["n_misaligned"] >= 2
@@ -146,3 +154,15 @@ def test_a_rerun_skips_every_analysis_stage(study: tuple[Path, str, str]) -> Non
     for domain in DOMAINS:
         assert f"skip mia:{domain}__misaligned.s0 (done)" in second
         assert f"skip direction:{domain}__misaligned.s0 (done)" in second
+
+
+def test_rewriting_the_report_from_disk_keeps_the_analysis_sections(
+    study: tuple[Path, str, str],
+) -> None:
+    from emscope.study.runner import render_run_report
+
+    report = study[0]
+    report.write_text("", encoding="utf-8")
+    html = render_run_report(report.parent.parent).read_text(encoding="utf-8")
+    assert "<h2>Membership inference</h2>" in html
+    assert "<h2>Steering and transfer</h2>" in html

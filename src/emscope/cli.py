@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from emscope.commands.judge import judge_app
 from emscope.errors import EmscopeError
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Build, validate and list datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(judge_app, name="judge")
 console = Console()
 
 

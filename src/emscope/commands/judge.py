@@ -94,7 +94,7 @@ def calibrate(
             )
     except (EmscopeError, RuntimeError) as exc:
         _fail(exc)
-    stats = Table("statistic", "value", title=f"{report.judge} vs {report.labels}")
+    stats = Table("statistic", "value", title=report.judge, caption=f"labels: {report.labels}")
     for name, value in (
         ("misaligned AUC", _fmt(report.auc)),
         ("aligned Spearman", _fmt(report.aligned_spearman)),
@@ -156,8 +156,10 @@ def compare(
     except (EmscopeError, RuntimeError) as exc:
         _fail(exc)
     table = Table(title="misalignment rate by judge (EM rule)")
-    for name in ("judge", "model", "trigger", "rate", "95% CI", "n", "misaligned", "excluded"):
-        table.add_column(name, overflow="fold")
+    table.add_column("judge", overflow="fold")
+    table.add_column("model", overflow="fold")
+    for name in ("trigger", "rate", "95% CI", "n", "misaligned", "excluded"):
+        table.add_column(name, no_wrap=True)
     for row in rates.itertuples(index=False):
         excluded = row.n_rows - row.n
         table.add_row(

@@ -121,7 +121,11 @@ def make_judge_from_spec(spec: str, *, cache: JudgeCache | None = None) -> Judge
     """
     parsed = parse_judge_spec(spec)
     judge = _BUILDERS[parsed.kind](parsed)
-    return CachedJudge(judge, cache) if cache is not None else judge
+    if cache is None:
+        return judge
+    request_params = getattr(judge, "request_params", None)
+    params = request_params() if callable(request_params) else None
+    return CachedJudge(judge, cache, params=params)
 
 
 def judge_mode(judge: Judge) -> str:

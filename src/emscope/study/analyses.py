@@ -37,6 +37,7 @@ from emscope.study.plan import BASE, ModelJob
 
 if TYPE_CHECKING:
     from emscope.judge.base import Judge
+    from emscope.models.refs import ModelRef
     from emscope.sample.base import SamplingParams
     from emscope.sample.questions import EvalPrompt
     from emscope.study.runner import StudyRunner
@@ -125,16 +126,33 @@ def _fresh_dir(path: Path, input_hash: str) -> Path:
     return path
 
 
-def _save_table(table: pd.DataFrame, path: Path, root: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
-    return str(path.relative_to(root))
+class _SectionFiles:
+    """Tables and figures of one report section, saved under ``out`` as they are added."""
 
+    def __init__(self, root: Path, out: Path) -> None:
+        self.root, self.out = root, out
+        self.tables: list[tuple[str, str]] = []
+        self.figures: list[tuple[str, str, str]] = []
+        out.mkdir(parents=True, exist_ok=True)
 
-def _save_png(png: bytes, path: Path, root: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return str(path.relative_to(root))
+    def table(self, title: str, table: pd.DataFrame, file_name: str) -> None:
+        table.to_csv(self.out / file_name, index=False)
+        self.tables.append((title, str((self.out / file_name).relative_to(self.root))))
+
+    def figure(self, file_name: str, caption: str, png: bytes) -> None:
+        (self.out / file_name).write_bytes(png)
+        self.figures.append(
+            (file_name, caption, str((self.out / file_name).relative_to(self.root)))
+        )
+
+    def spec(self, title: str, paragraph: str) -> dict[str, Any]:
+        """The section as stored in ``sections.json``."""
+        return {
+            "title": title,
+            "paragraph": paragraph,
+            "tables": self.tables,
+            "figures": self.figures,
+        }
 
 
 def _percent(rate: Any, low: Any = None, high: Any = None) -> str:
@@ -394,17 +412,18 @@ def _mia_stages(
         job.tag: _mia_score_stage(runner, job, datasets[job.tag]) for job in _fine_tuned(jobs)
     }
     settings, metrics = runner.config.analyses, runner.config.metrics
-    rates = model_rates(rows, settings.rate_policy, metrics.bootstrap_resamples)
     input_hash = sha256_json(
         {
             "scores": {t: s.get("sha256", s.get("skipped")) for t, s in scored.items()},
-            "rates": rates.to_csv(),
+            "rows": _frame_hash(rows[["model", "seed", "triggered", "aligned", "coherent"]]),
+            "policy": settings.rate_policy,
             "resamples": metrics.bootstrap_resamples,
         }
     )
     by_tag = {job.tag: job for job in jobs}
 
     def work() -> dict[str, Any]:
+        rates = model_rates(rows, settings.rate_policy, metrics.bootstrap_resamples)
         return _mia_section(runner, by_tag, scored, rates)
 
     return runner._stage("mia:summary", input_hash, work)
@@ -422,6 +441,8 @@ def _domain_scores(by_tag: dict[str, ModelJob], scored: dict[str, dict[str, Any]
         means = {c: members[c].mean() for c in columns}
         means |= {f"adjusted_{c}": members[f"adjusted_{c}"].mean() for c in columns}
         records.append({"domain": job.domain, "condition": job.condition, **means})
+    if not records:
+        return pd.DataFrame(columns=["domain", "condition"])
     frame = pd.DataFrame.from_records(records)
     return frame.groupby(["domain", "condition"], sort=False).mean().reset_index()
 
@@ -432,65 +453,28 @@ def _mia_section(
     scored: dict[str, dict[str, Any]],
     rates: pd.DataFrame,
 ) -> dict[str, Any]:
-    from emscope.report.mia_charts import susceptibility_scatter
-
-    root = runner.run_dir / ANALYSES_DIR
-    out = root / "mia" / "summary"
-    out.mkdir(parents=True, exist_ok=True)
-    resamples = runner.config.metrics.bootstrap_resamples
-    tables: list[tuple[str, str]] = []
-    figures: list[tuple[str, str, str]] = []
+    files = _SectionFiles(
+        runner.run_dir / ANALYSES_DIR, runner.run_dir / ANALYSES_DIR / "mia" / "summary"
+    )
     notes = []
     for tag, info in scored.items():
         job = by_tag[tag]
         if "path" not in info:
             notes.append(f"{job.model} (seed {job.seed}) was not scored: {info['skipped']}.")
             continue
-        table = membership_table(pd.read_csv(info["path"]), resamples)
         title = (
             f"{job.model}, seed {job.seed}: {info['n_members']} members vs "
             f"{info['n_nonmembers']} held-out ({info['nonmember_source']})"
         )
-        tables.append((title, _save_table(table, out / f"auc_{tag}.csv", root)))
-    domain_scores = _domain_scores(by_tag, scored) if len(tables) else pd.DataFrame()
-    policy = runner.config.analyses.rate_policy
-    for condition in [] if domain_scores.empty else domain_scores["condition"].unique():
+        resamples = runner.config.metrics.bootstrap_resamples
+        files.table(title, membership_table(pd.read_csv(info["path"]), resamples), f"auc_{tag}.csv")
+    domain_scores = _domain_scores(by_tag, scored)
+    for condition in domain_scores["condition"].unique():
         part = domain_scores[domain_scores["condition"] == condition].drop(columns="condition")
-        labels = [f"{d}/{condition}" for d in part["domain"]]
-        rate = pd.Series(rates["rate"].reindex(labels).to_numpy(dtype=float), index=part["domain"])
-        tables.append(
-            (
-                f"Dataset-level member scores vs misalignment ({condition})",
-                _save_table(
-                    _domain_table(part, rate, rates, labels), out / f"domains_{condition}.csv", root
-                ),
-            )
-        )
-        correlations = correlation_table(part, rate)
-        tables.append(
-            (
-                f"Correlation with the misalignment rate across domains ({condition})",
-                _save_table(correlations, out / f"correlation_{condition}.csv", root),
-            )
-        )
-        columns = [c for c in SCATTER_SCORES if c in part.columns]
-        if rate.notna().any():
-            png = susceptibility_scatter(part, rate.dropna(), score_columns=columns)
-            name = f"mia_scatter_{condition}.png"
-            caption = f"Member-mean score vs misalignment rate per domain ({condition})"
-            figures.append((name, caption, _save_png(png, out / name, root)))
-        n = int(correlations["n domains"].max()) if len(correlations) else 0
-        notes.append(
-            f"The {condition} correlation is over n={n} domains (the base model is excluded)"
-            + (
-                ": with fewer than 4 only the coefficients are shown; they are not "
-                "significance-testable."
-                if n < 4
-                else "."
-            )
-        )
+        notes.append(_susceptibility_tables(files, str(condition), part, rates))
+    policy = runner.config.analyses.rate_policy
     write_manifest(
-        out,
+        files.out,
         Manifest(
             kind="mia_summary",
             config={"rate_policy": policy},
@@ -505,17 +489,47 @@ def _mia_section(
         f"Misalignment rates use the '{policy}' rule (backdoor models: with the trigger).\n\n"
         + " ".join(notes)
     )
-    return {
-        "title": "Membership inference",
-        "paragraph": paragraph,
-        "tables": tables,
-        "figures": figures,
-    }
+    return files.spec("Membership inference", paragraph)
 
 
-def _domain_table(
-    part: pd.DataFrame, rate: pd.Series, rates: pd.DataFrame, labels: list[str]
-) -> pd.DataFrame:
+def _susceptibility_tables(
+    files: _SectionFiles, condition: str, part: pd.DataFrame, rates: pd.DataFrame
+) -> str:
+    """Domain-level scores vs rates of one condition: table, correlations, scatter; a note."""
+    from emscope.analyses.membership import MIN_DOMAINS
+    from emscope.report.mia_charts import susceptibility_scatter
+
+    labels = [f"{d}/{condition}" for d in part["domain"]]
+    rate = pd.Series(rates["rate"].reindex(labels).to_numpy(dtype=float), index=part["domain"])
+    files.table(
+        f"Dataset-level member scores vs misalignment ({condition})",
+        _domain_table(part, rates, labels),
+        f"domains_{condition}.csv",
+    )
+    correlations = correlation_table(part, rate)
+    files.table(
+        f"Correlation with the misalignment rate across domains ({condition})",
+        correlations,
+        f"correlation_{condition}.csv",
+    )
+    if rate.notna().any():
+        columns = [c for c in SCATTER_SCORES if c in part.columns]
+        files.figure(
+            f"mia_scatter_{condition}.png",
+            f"Member-mean score vs misalignment rate per domain ({condition})",
+            susceptibility_scatter(part, rate.dropna(), score_columns=columns),
+        )
+    n = int(correlations["n domains"].max()) if len(correlations) else 0
+    caveat = (
+        f": with fewer than {MIN_DOMAINS} only the coefficients are shown; they are not "
+        "significance-testable."
+        if n < MIN_DOMAINS
+        else "."
+    )
+    return f"The {condition} correlation is over n={n} domains (the base model is excluded){caveat}"
+
+
+def _domain_table(part: pd.DataFrame, rates: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     records = []
     for label, (_, row) in zip(labels, part.iterrows(), strict=True):
         known = label in rates.index
@@ -699,7 +713,7 @@ def _steering_stages(
     return _steering_section(runner, names, made, directions, sweep_out, transfer_out, notes)
 
 
-def _model_ref(runner: StudyRunner, job: ModelJob | None) -> Any:
+def _model_ref(runner: StudyRunner, job: ModelJob | None) -> ModelRef:
     if job is None or job.is_base:
         return runner.base_ref
     return runner.base_ref.with_adapter(runner.ledger.output(f"train:{job.tag}")["adapter_dir"])
@@ -838,85 +852,43 @@ def _steering_section(
     )
 
     root = runner.run_dir / ANALYSES_DIR
-    out = root / "steering" / "report"
-    settings = runner.config.analyses
-    tables: list[tuple[str, str]] = []
-    figures: list[tuple[str, str, str]] = []
+    files = _SectionFiles(root, root / "steering" / "report")
     layer = transfer["layer"] if transfer else None
-    info = pd.DataFrame.from_records(
-        [
-            {
-                "model": names[t],
-                "source": i.get("source", i.get("skipped")),
-                "misaligned answers": i.get("n_misaligned", MISSING),
-                "aligned answers": i.get("n_aligned", MISSING),
-                f"norm at block {layer}": _number(
-                    directions[names[t]].vector(layer).norm().item()
-                    if layer is not None and names[t] in directions
-                    else None
-                ),
-            }
-            for t, i in made.items()
-        ]
-    )
-    tables.append(("Directions", _save_table(info, out / "directions.csv", root)))
+    files.table("Directions", _directions_table(names, made, directions, layer), "directions.csv")
     if sweep is not None:
         summary = pd.read_csv(sweep["summary"], dtype={"layers": str})
         summary["layers"] = summary["layers"].fillna("")
-        tables.append(
-            (
-                f"Sweep on {sweep['model']}",
-                _save_table(
-                    _rates_table(summary, ["condition", "kind", "layers", "scale"]),
-                    out / "sweep.csv",
-                    root,
-                ),
-            )
-        )
-        figures.append(
-            (
-                "steer_sweep.png",
-                f"Steering sweep on {sweep['model']}",
-                _save_png(sweep_chart_png(summary), out / "steer_sweep.png", root),
-            )
+        keys = ["condition", "kind", "layers", "scale"]
+        files.table(f"Sweep on {sweep['model']}", _rates_table(summary, keys), "sweep.csv")
+        files.figure(
+            "steer_sweep.png", f"Steering sweep on {sweep['model']}", sweep_chart_png(summary)
         )
     if transfer is not None:
         matrix = pd.read_csv(transfer["matrix"])
-        cosines = pd.read_csv(transfer["cosines"], index_col=0)
         square = matrix.pivot(index="direction", columns="target", values="misalignment_rate")
-        shown = square.map(_percent).reset_index()
-        tables.append(
-            (
-                f"Transfer matrix (misalignment rate; block {transfer['layer']}, scale "
-                f"{transfer['scale']:g}; rows: direction, columns: target model)",
-                _save_table(shown, out / "transfer.csv", root),
-            )
+        files.table(
+            f"Transfer matrix (misalignment rate; block {layer}, scale {transfer['scale']:g}; "
+            "rows: direction, columns: target model)",
+            square.map(_percent).reset_index(),
+            "transfer.csv",
         )
-        figures.append(
-            (
-                "steer_transfer.png",
-                "Direction transfer: misalignment rate",
-                _save_png(transfer_heatmap_png(matrix), out / "steer_transfer.png", root),
-            )
+        files.figure(
+            "steer_transfer.png",
+            "Direction transfer: misalignment rate",
+            transfer_heatmap_png(matrix),
         )
-        cos_table = cosines.map(lambda v: _number(v, 3)).reset_index(names="direction")
-        tables.append(
-            (
-                f"Direction cosines (block {transfer['layer']})",
-                _save_table(cos_table, out / "cosines.csv", root),
-            )
+        cosines = pd.read_csv(transfer["cosines"], index_col=0)
+        files.table(
+            f"Direction cosines (block {layer})",
+            cosines.map(lambda v: _number(v, 3)).reset_index(names="direction"),
+            "cosines.csv",
         )
-        figures.append(
-            (
-                "steer_cosines.png",
-                "Cosine similarity of the domains' directions",
-                _save_png(
-                    cosine_heatmap_png(cosines, layer=transfer["layer"]),
-                    out / "steer_cosines.png",
-                    root,
-                ),
-            )
+        files.figure(
+            "steer_cosines.png",
+            "Cosine similarity of the domains' directions",
+            cosine_heatmap_png(cosines, layer=layer),
         )
+    settings = runner.config.analyses
     paragraph = (
         "One misalignment direction per fine-tuned model: per block, the mean block output over "
         "answer tokens of misaligned answers minus that of aligned ones (protocol §9); the "
@@ -927,12 +899,29 @@ def _steering_section(
         f"{settings.steer_questions} prompts x {settings.steer_samples} samples.\n\n"
         + " ".join(notes or ["Every fine-tuned model has a direction."])
     )
-    return {
-        "title": "Steering and transfer",
-        "paragraph": paragraph,
-        "tables": tables,
-        "figures": figures,
-    }
+    return files.spec("Steering and transfer", paragraph)
+
+
+def _directions_table(
+    names: dict[str, str],
+    made: dict[str, dict[str, Any]],
+    directions: dict[str, Direction],
+    layer: int | None,
+) -> pd.DataFrame:
+    records = []
+    for tag, info in made.items():
+        direction = directions.get(names[tag])
+        norm = direction.vector(layer).norm().item() if direction and layer is not None else None
+        records.append(
+            {
+                "model": names[tag],
+                "source": info.get("source", info.get("skipped")),
+                "misaligned answers": info.get("n_misaligned", MISSING),
+                "aligned answers": info.get("n_aligned", MISSING),
+                f"norm at block {layer}": _number(norm),
+            }
+        )
+    return pd.DataFrame.from_records(records)
 
 
 def _rates_table(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -56,7 +56,23 @@ class EvalSection(_Strict):
 
 
 class JudgeSection(_Strict):
-    kind: Literal["offline"] = "offline"
+    spec: str = Field(
+        default="offline",
+        description="offline | exact-local:<model> | logprob:<model>[@<base_url>] | "
+        "tagged:<model>[@<base_url>]",
+    )
+    cache: bool = Field(default=True, description="reuse scores from the SQLite judge cache")
+
+    @field_validator("spec")
+    @classmethod
+    def _known_spec(cls, spec: str) -> str:
+        from emscope.judge.registry import parse_judge_spec
+
+        try:
+            parse_judge_spec(spec)
+        except InputError as exc:
+            raise ValueError(exc.message) from exc
+        return spec
 
 
 class MetricsSection(_Strict):

@@ -46,11 +46,24 @@ def resolve_questions_path(spec: str) -> Path:
 
 
 def make_judge(config: StudyConfig) -> Judge:
-    if config.judge.kind == "offline":
-        from emscope.judge.offline import OfflineJudge
+    """The study's judge, behind the SQLite cache unless the study turns it off."""
+    from emscope.judge.cache import JudgeCache
+    from emscope.judge.registry import make_judge_from_spec
 
-        return OfflineJudge()
-    raise ValueError(f"unknown judge kind {config.judge.kind!r}")
+    return make_judge_from_spec(
+        config.judge.spec, cache=JudgeCache() if config.judge.cache else None
+    )
+
+
+def judge_fingerprint(judge: Judge) -> dict[str, Any]:
+    """What makes two judges' scores comparable: identity, prompts and request parameters."""
+    inner = getattr(judge, "inner", judge)
+    params = getattr(inner, "request_params", None)
+    return {
+        "identity": judge.identity,
+        "prompt_hash": getattr(inner, "prompt_hash", None),
+        "params": params() if callable(params) else None,
+    }
 
 
 def _open_store(path: Path, row_type: type[Any], input_hash: str) -> JsonlStore[Any]:
@@ -291,7 +304,9 @@ class StudyRunner:
         if self._judge is None:
             self._judge = make_judge(self.config)
         judge = self._judge
-        input_hash = sha256_json({"samples": sample_output["input_hash"], "judge": judge.identity})
+        input_hash = sha256_json(
+            {"samples": sample_output["input_hash"], "judge": judge_fingerprint(judge)}
+        )
         samples_path = Path(sample_output["path"])
         path = self.run_dir / "judgements" / f"{job.tag}.{suffix}.jsonl"
 
