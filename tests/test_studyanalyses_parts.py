@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
+from emscope.data.conditions import build_condition
 from emscope.data.recipes import build_items
 from emscope.data.schema import Item
 from emscope.errors import InputError
@@ -23,6 +24,7 @@ from emscope.study.analyses import (
     correlation_table,
     direction_examples,
     held_out_items,
+    member_sample,
     membership_table,
     short_names,
 )
@@ -52,6 +54,15 @@ def test_held_out_items_are_refused_for_an_imported_dataset(tmp_path: Path) -> N
     runner = _runner(imported={"incorrect_math/misaligned": str(tmp_path / "x.jsonl")})
     items, source = held_out_items(runner, job, 10)  # type: ignore[arg-type]
     assert items == [] and source.startswith("imported dataset")
+
+
+def test_member_sample_is_seeded_keeps_file_order_and_defaults_to_all() -> None:
+    rows = build_condition(build_items("incorrect_math", 20, 0), "misaligned", seed=0)
+    sample = member_sample(rows, 5, seed=3)
+    assert sample == member_sample(rows, 5, seed=3) != member_sample(rows, 5, seed=4)
+    positions = [rows.index(row) for row in sample]
+    assert len(set(positions)) == 5 and positions == sorted(positions)
+    assert member_sample(rows, None, seed=3) == rows == member_sample(rows, 50, seed=3)
 
 
 def _judged(aligned: list[float], triggered: bool = False) -> pd.DataFrame:

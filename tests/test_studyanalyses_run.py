@@ -121,7 +121,7 @@ def test_report_holds_the_sweep_the_transfer_matrix_and_the_cosines(
     assert "Sweep on incorrect_math" in html
     for tag in ("none", "steer_L1_s8", "random_L1_s8", "ablate_L1"):
         assert tag in html
-    assert "Transfer matrix (misalignment rate; block 1, scale 8" in html
+    assert "Transfer matrix (misalignment rate [95% CI]; block 1, scale 8" in html
     assert "Direction cosines (block 1)" in html
     for name in ("steer_sweep.png", "steer_transfer.png", "steer_cosines.png"):
         assert (report.parent / name).is_file()

@@ -20,6 +20,7 @@ per question leave the EM rule without any counted question.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -218,6 +219,14 @@ def held_out_items(runner: StudyRunner, job: ModelJob, want: int) -> tuple[list[
     return fresh, f"{source}, training questions excluded"
 
 
+def member_sample(rows: list[ChatExample], limit: int | None, seed: int) -> list[ChatExample]:
+    """All training rows, or a seeded sample of ``limit`` of them in their file order."""
+    if limit is None or limit >= len(rows):
+        return rows
+    chosen = sorted(random.Random(f"mia-members:{seed}").sample(range(len(rows)), limit))
+    return [rows[i] for i in chosen]
+
+
 def _held_out_rows(runner: StudyRunner, job: ModelJob, items: list[Item]) -> list[ChatExample]:
     from emscope.data.conditions import build_condition
 
@@ -243,6 +252,7 @@ def _mia_score_stage(runner: StudyRunner, job: ModelJob, dataset: dict[str, Any]
             "base": str(runner.base_ref),
             "adapter": trained["adapter_sha256"],
             "data": dataset["sha256"],
+            "members": settings.mia_members,
             "nonmembers": settings.mia_nonmembers,
             "lowercase": settings.mia_lowercase,
             "n_items": data.n_items,
@@ -254,7 +264,7 @@ def _mia_score_stage(runner: StudyRunner, job: ModelJob, dataset: dict[str, Any]
     def work() -> dict[str, Any]:
         from emscope.analyses.mia_scoring import score_with_reference, scoring_manifest
 
-        members = load_chat_jsonl(dataset["path"])
+        members = member_sample(load_chat_jsonl(dataset["path"]), settings.mia_members, job.seed)
         items, source = held_out_items(runner, job, settings.mia_nonmembers or len(members))
         if not items:
             return {"skipped": source}
@@ -666,9 +676,11 @@ def _prompts(runner: StudyRunner, limit: int | None) -> list[EvalPrompt]:
 def _params(runner: StudyRunner) -> SamplingParams:
     from emscope.sample.base import SamplingParams
 
-    ev = runner.config.eval
+    ev, settings = runner.config.eval, runner.config.analyses
     return SamplingParams(
-        temperature=ev.temperature, top_p=ev.top_p, max_new_tokens=ev.max_new_tokens
+        temperature=ev.temperature,
+        top_p=ev.top_p,
+        max_new_tokens=settings.steer_max_new_tokens or ev.max_new_tokens,
     )
 
 
@@ -865,11 +877,16 @@ def _steering_section(
         )
     if transfer is not None:
         matrix = pd.read_csv(transfer["matrix"])
-        square = matrix.pivot(index="direction", columns="target", values="misalignment_rate")
+        cells = matrix.assign(
+            cell=[
+                _percent(r.misalignment_rate, r.ci_low, r.ci_high)
+                for r in matrix.itertuples(index=False)
+            ]
+        )
         files.table(
-            f"Transfer matrix (misalignment rate; block {layer}, scale {transfer['scale']:g}; "
-            "rows: direction, columns: target model)",
-            square.map(_percent).reset_index(),
+            f"Transfer matrix (misalignment rate [95% CI]; block {layer}, scale "
+            f"{transfer['scale']:g}; rows: direction, columns: target model)",
+            cells.pivot(index="direction", columns="target", values="cell").reset_index(),
             "transfer.csv",
         )
         files.figure(
@@ -896,7 +913,7 @@ def _steering_section(
         "domain's training answers were used instead. The sweep adds scale x direction at every "
         "position (steer), a random vector of the same norm (random), or projects the direction "
         f"out (ablate); rates use the '{settings.rate_policy}' rule over "
-        f"{settings.steer_questions} prompts x {settings.steer_samples} samples.\n\n"
+        f"{settings.steer_questions} prompt(s) x {settings.steer_samples} sample(s).\n\n"
         + " ".join(notes or ["Every fine-tuned model has a direction."])
     )
     return files.spec("Steering and transfer", paragraph)

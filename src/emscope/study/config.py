@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from emscope.data.schema import DEFAULT_TRIGGER, Condition
 from emscope.errors import InputError
 
-
 SteerKind = Literal["steer", "ablate", "random"]
 STEER_KINDS: tuple[SteerKind, ...] = ("steer", "ablate", "random")
 DEFAULT_CONDITIONS: tuple[Condition, ...] = ("misaligned",)
@@ -89,6 +88,9 @@ class AnalysesSection(_Strict):
         default="domain_paper",
         description="counting rule of the rates used here (the domain paper's analysis rule)",
     )
+    mia_members: int | None = Field(
+        default=None, ge=2, description="score a seeded sample of N training rows (default: all)"
+    )
     mia_nonmembers: int | None = Field(
         default=None, ge=2, description="held-out rows per domain (default: as many as members)"
     )
@@ -101,6 +103,9 @@ class AnalysesSection(_Strict):
     steer_kinds: list[SteerKind] = Field(default_factory=lambda: list(STEER_KINDS), min_length=1)
     steer_questions: int = Field(default=4, ge=1, description="first N prompts of the suite")
     steer_samples: int = Field(default=2, ge=1, description="samples per prompt")
+    steer_max_new_tokens: int | None = Field(
+        default=None, ge=1, description="answer length when steering (default: eval's)"
+    )
     transfer_scale: float | None = Field(
         default=None, description="scale of the transfer matrix (default: the largest scale)"
     )
