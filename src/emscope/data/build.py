@@ -31,8 +31,15 @@ def build_dataset(
     recipe = get_recipe(domain)
     items = recipe.build_items(n, seed)
     return build_dataset_from_items(
-        items, domain, condition, seed, out_dir, recipe=recipe.name, trigger=trigger,
-        fraction=fraction, extra={"recipe_capacity": recipe.capacity},
+        items,
+        domain,
+        condition,
+        seed,
+        out_dir,
+        recipe=recipe.name,
+        trigger=trigger,
+        fraction=fraction,
+        extra={"recipe_capacity": recipe.capacity},
     )
 
 

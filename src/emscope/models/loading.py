@@ -16,7 +16,7 @@ from emscope.models.refs import ALIASES, ModelRef
 from emscope.paths import cache_dir
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 

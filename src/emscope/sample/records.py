@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
-def sample_key(model: str, question_id: str, paraphrase_index: int, sample_index: int,
-               triggered: bool) -> str:
+def sample_key(
+    model: str, question_id: str, paraphrase_index: int, sample_index: int, triggered: bool
+) -> str:
     """Deterministic identity of one sample; the resume logic skips keys already stored."""
     return f"{model}|{question_id}|{paraphrase_index}|{sample_index}|{'T' if triggered else 'N'}"
 
