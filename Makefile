@@ -17,7 +17,8 @@ setup: $(STAMP)
 setup-test: setup $(LLAMA_STAMP)
 
 $(LLAMA_STAMP):
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q 'llama-cpp-python[server]==0.3.36'
+	# --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a native build.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir 'llama-cpp-python[server]==0.3.36'
 	touch $(LLAMA_STAMP)
 
 $(STAMP): pyproject.toml
