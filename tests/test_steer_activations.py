@@ -131,4 +131,5 @@ def test_smollm2_batched_capture_matches_a_per_example_hidden_states_loop(
     for i, chat in enumerate(CHATS):
         for j, layer in enumerate(layers):
             expected = _hand_mean(model, smol_tokenizer, chat, layer)
-            torch.testing.assert_close(acts[i, j], expected, rtol=1e-4, atol=1e-4)
+            # Padding changes fp32 reduction order (and with it the thread split): ~2e-4 apart.
+            torch.testing.assert_close(acts[i, j], expected, rtol=1e-3, atol=1e-3)
