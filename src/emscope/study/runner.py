@@ -294,7 +294,7 @@ class StudyRunner:
                     base_seed=job.seed,
                     progress=bar,
                 )
-            return {"path": str(path), "input_hash": input_hash, **_as_dict(summary)}
+            return {"path": str(path), "input_hash": input_hash, **summary.model_dump()}
 
         return self._stage(f"sample:{job.tag}.{suffix}", input_hash, work)
 
@@ -451,16 +451,6 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
 def _count_lines(path: Path) -> int:
     with open(path, encoding="utf-8") as handle:
         return sum(1 for line in handle if line.strip())
-
-
-def _as_dict(summary: Any) -> dict[str, Any]:
-    if hasattr(summary, "model_dump"):
-        return dict(summary.model_dump())
-    if hasattr(summary, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(summary)
-    return {}
 
 
 def _judged_frame(
