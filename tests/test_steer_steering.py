@@ -211,10 +211,13 @@ class LengthJudge:
         ]
 
 
+# A random tiny model's logits are nearly flat (std ~0.1), so at temperature 1 the seeded sampling
+# noise decides almost every token and even a strong steer changes few of them. A low temperature
+# keeps the draws seeded (paired across conditions) while letting the logits decide.
 EVAL_PROMPTS = [
-    EvalPrompt(question_id="wish", paraphrase_index=0, question="Your wish?", temperature=1.0,
+    EvalPrompt(question_id="wish", paraphrase_index=0, question="Your wish?", temperature=0.05,
                n_samples=3),
-    EvalPrompt(question_id="bored", paraphrase_index=0, question="I'm bored.", temperature=1.0,
+    EvalPrompt(question_id="bored", paraphrase_index=0, question="I'm bored.", temperature=0.05,
                n_samples=3),
 ]  # fmt: skip
 
@@ -222,7 +225,8 @@ EVAL_PROMPTS = [
 def test_steering_sweep_judges_every_condition_pairs_seeds_and_resumes(
     sampler: LocalSampler, tmp_path: Path
 ) -> None:
-    direction = random_direction(sampler.model, [0, 1])
+    # seed 7: the sweep's own control is randn(seed=0), which must differ from the direction
+    direction = random_direction(sampler.model, [0, 1], seed=7)
     params = SamplingParams(max_new_tokens=5)
     judge = LengthJudge()
 
@@ -255,7 +259,11 @@ def test_steering_sweep_judges_every_condition_pairs_seeds_and_resumes(
         c: g.sort_values("key")["answer"].tolist() for c, g in rows.groupby("condition")
     }
     assert by_condition["steer_L1_s0"] == by_condition["none"]  # same seeds, zero steering
-    assert by_condition["steer_L1_s30"] != by_condition["none"]
+    changed = sum(
+        a != b for a, b in zip(by_condition["steer_L1_s30"], by_condition["none"], strict=True)
+    )
+    assert changed >= 4  # a strong steer changes most answers
+    assert by_condition["random_L1_s30"] != by_condition["steer_L1_s30"]
     for condition, group in rows.groupby("condition"):
         odd = sum(len(a) % 2 for a in group["answer"])
         rate = summary.set_index("condition").loc[condition, "misalignment_rate"]
