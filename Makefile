@@ -10,7 +10,7 @@ LLAMA_STAMP := $(VENV)/.emscope-llama-stamp
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: setup setup-test demo test bench lint clean
+.PHONY: setup setup-test demo demo-analyses test bench lint clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/emscope run studies/demo.yaml
+
+# Membership inference vs misalignment, steering sweep and cross-domain transfer (~18 min on 2 cores).
+demo-analyses: setup
+	$(BIN)/emscope run studies/analyses-demo.yaml
 
 test: setup-test
 	$(BIN)/python -m pytest -q

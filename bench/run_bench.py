@@ -154,11 +154,126 @@ def sample_paper_baseline(n: int, new_tokens: int) -> dict[str, Any]:
     }
 
 
+def _scoring_rows(n: int) -> list[Any]:
+    # Real training rows of one domain, as a membership-inference or direction run reads them.
+    return _train_examples(n)
+
+
+def mia_emscope(n: int) -> dict[str, Any]:
+    """emscope's scorer: length-sorted batches of 8, bf16 where supported, one forward per batch
+    feeding loss, min-k%, min-k%++ and zlib from the same logits."""
+    from emscope.analyses.mia_scoring import resolve_dtype, score_examples
+    from emscope.models.loading import load_model, load_tokenizer
+    from emscope.models.refs import parse_model_ref
+
+    ref = parse_model_ref(MODEL)
+    model, tokenizer = load_model(ref, dtype=resolve_dtype("auto")), load_tokenizer(ref)
+    rows = _scoring_rows(n)
+    start = time.perf_counter()
+    frame = score_examples(model, tokenizer, rows, batch_size=8, lowercase=False)
+    wall = time.perf_counter() - start
+    tokens = int(frame.attrs["tokens_forward"])
+    return {"tokens_per_second": tokens / wall, "wall_s": wall, "tokens": tokens}
+
+
+def mia_naive(n: int) -> dict[str, Any]:
+    """A per-example loop as in MIA notebooks: fp32, one unbatched forward per example, full
+    log-softmax over every position, then loss / min-k% / min-k%++ / zlib in Python."""
+    import zlib
+
+    import numpy as np
+    import torch
+
+    from emscope.models.loading import load_model, load_tokenizer
+    from emscope.models.refs import parse_model_ref
+    from emscope.train.masking import assistant_token_mask
+
+    ref = parse_model_ref(MODEL)
+    model, tokenizer = load_model(ref), load_tokenizer(ref)
+    rows = _scoring_rows(n)
+    start = time.perf_counter()
+    tokens = 0
+    with torch.no_grad():
+        for row in rows:
+            encoded = assistant_token_mask(tokenizer, row.messages)
+            ids = torch.tensor([encoded.input_ids])
+            tokens += ids.shape[1]
+            log_p = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+            p = log_p.exp()
+            mu = (p * log_p).sum(-1)
+            sigma = (p * (log_p - mu[:, None]) ** 2).sum(-1).sqrt()
+            picked, plus = [], []
+            for t in range(1, len(encoded.labels)):
+                if encoded.labels[t] != -100:
+                    value = float(log_p[t - 1, encoded.labels[t]])
+                    picked.append(value)
+                    plus.append((value - float(mu[t - 1])) / float(sigma[t - 1]))
+            k = max(1, int(0.2 * len(picked)))
+            loss = -float(np.mean(picked))
+            _scores = (
+                -loss,
+                float(np.mean(sorted(picked)[:k])),
+                float(np.mean(sorted(plus)[:k])),
+                loss / len(zlib.compress(row.messages[-1].content.encode())),
+            )
+    wall = time.perf_counter() - start
+    return {"tokens_per_second": tokens / wall, "wall_s": wall, "tokens": tokens}
+
+
+def _conversations(n: int) -> list[list[dict[str, str]]]:
+    return [[m.model_dump(exclude_none=True) for m in r.messages] for r in _scoring_rows(n)]
+
+
+def activations_emscope(n: int) -> dict[str, Any]:
+    """emscope's capture: forward hooks on every block, batches of 8, no KV cache, logits for
+    one position only, bf16 where supported; mean over answer tokens per layer."""
+    from emscope.analyses.activations import mean_answer_activations
+    from emscope.analyses.mia_scoring import resolve_dtype
+    from emscope.models.loading import load_model, load_tokenizer
+    from emscope.models.refs import parse_model_ref
+
+    ref = parse_model_ref(MODEL)
+    model, tokenizer = load_model(ref, dtype=resolve_dtype("auto")), load_tokenizer(ref)
+    chats = _conversations(n)
+    layers = list(range(model.config.num_hidden_layers))
+    start = time.perf_counter()
+    means = mean_answer_activations(model, tokenizer, chats, layers, batch_size=8)
+    wall = time.perf_counter() - start
+    return {"conversations_per_second": len(means) / wall, "wall_s": wall}
+
+
+def activations_naive(n: int) -> dict[str, Any]:
+    """A per-example loop with ``output_hidden_states=True`` in fp32 (full logits and cache)."""
+    import torch
+
+    from emscope.analyses.activations import answer_token_positions
+    from emscope.models.loading import load_model, load_tokenizer
+    from emscope.models.refs import parse_model_ref
+
+    ref = parse_model_ref(MODEL)
+    model, tokenizer = load_model(ref), load_tokenizer(ref)
+    chats = _conversations(n)
+    start = time.perf_counter()
+    means = []
+    with torch.no_grad():
+        for chat in chats:
+            ids, answer = answer_token_positions(tokenizer, chat)
+            out = model(input_ids=torch.tensor([ids]), output_hidden_states=True)
+            mask = torch.tensor(answer)
+            means.append(torch.stack([h[0][mask].mean(0) for h in out.hidden_states[1:]]))
+    wall = time.perf_counter() - start
+    return {"conversations_per_second": len(means) / wall, "wall_s": wall}
+
+
 WORKLOADS = {
     "train_emscope": train_emscope,
     "train_paper": train_paper_baseline,
     "sample_emscope": sample_emscope,
     "sample_paper": sample_paper_baseline,
+    "mia_emscope": mia_emscope,
+    "mia_naive": mia_naive,
+    "activations_emscope": activations_emscope,
+    "activations_naive": activations_naive,
 }
 
 
@@ -181,7 +296,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--child")
     parser.add_argument("--kwargs", default="{}")
-    parser.add_argument("--only", default="train,sample")
+    parser.add_argument("--only", default="train,sample,mia,activations")
     parser.add_argument("--quick", action="store_true", help="fewer steps and samples")
     args = parser.parse_args()
     if args.child:
@@ -191,7 +306,12 @@ def main() -> None:
     from rich.table import Table
 
     quick = args.quick
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}}
+    # Workloads not run this time keep their last figures (--only runs a subset).
+    saved = HERE / "results.json"
+    results: dict[str, Any] = (
+        json.loads(saved.read_text(encoding="utf-8")) if saved.exists() else {}
+    )
+    results["machine"] = {"cpus": os.cpu_count()}
     table = Table("workload", "emscope", "baseline", "ratio", "peak RSS MB (emscope / baseline)")
     if "train" in args.only:
         kw = {"steps": 2 if quick else 4, "batch": 8}
@@ -215,8 +335,31 @@ def main() -> None:
             f"{ours['samples_per_second'] / base['samples_per_second']:.2f}x",
             f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
         )
+    if "mia" in args.only:
+        kw = {"n": 32 if quick else 128}
+        ours, base = _measure("mia_emscope", **kw), _measure("mia_naive", **kw)
+        results["mia"] = {"emscope": ours, "naive_loop": base, "settings": kw}
+        table.add_row(
+            f"MIA scoring, tokens/s ({kw['n']} training rows)",
+            f"{ours['tokens_per_second']:.0f}",
+            f"{base['tokens_per_second']:.0f} (per-example, fp32)",
+            f"{ours['tokens_per_second'] / base['tokens_per_second']:.2f}x",
+            f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
+        )
+    if "activations" in args.only:
+        kw = {"n": 32 if quick else 128}
+        ours = _measure("activations_emscope", **kw)
+        base = _measure("activations_naive", **kw)
+        results["activations"] = {"emscope": ours, "naive_loop": base, "settings": kw}
+        table.add_row(
+            f"activation capture, all 30 layers, s ({kw['n']} conversations)",
+            f"{ours['wall_s']:.1f}",
+            f"{base['wall_s']:.1f} (per-example hidden_states, fp32)",
+            f"{base['wall_s'] / ours['wall_s']:.2f}x",
+            f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
+        )
     Console().print(table)
-    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    saved.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

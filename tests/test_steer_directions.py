@@ -149,3 +149,31 @@ def test_random_direction_has_the_same_norm_per_layer_and_another_orientation(
     torch.testing.assert_close(random_direction_like(direction, seed=3).vectors, control.vectors)
     assert not torch.allclose(random_direction_like(direction, seed=4).vectors, control.vectors)
     assert control.meta.operation == "random_like"
+
+
+def test_activation_norms_are_the_mean_norm_of_each_answer_mean_block_output(
+    tiny: PreTrainedModel, smol_tokenizer: PreTrainedTokenizerBase, direction: Direction
+) -> None:
+    from emscope.train.masking import assistant_token_mask
+
+    per_chat = []
+    for chat in BAD + GOOD:
+        encoded = assistant_token_mask(smol_tokenizer, chat)
+        special = set(smol_tokenizer.all_special_ids)
+        answer = torch.tensor(
+            [
+                lab != -100 and tok not in special
+                for tok, lab in zip(encoded.input_ids, encoded.labels, strict=True)
+            ]
+        )
+        with torch.inference_mode():
+            hidden = tiny(
+                input_ids=torch.tensor([encoded.input_ids]), output_hidden_states=True
+            ).hidden_states
+        # block 0 = hidden_states[1]; the last block's output is hidden_states[-1] before the
+        # final norm, which transformers does not expose, so compare block 0 only.
+        per_chat.append(float(hidden[1][0][answer].mean(0).norm()))
+    assert direction.meta.activation_norms is not None
+    assert direction.meta.activation_norms[0] == pytest.approx(
+        sum(per_chat) / len(per_chat), rel=1e-4
+    )

@@ -3,42 +3,19 @@ the n=3 correlation, the sweep and the transfer matrix, and a rerun skips every 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from emscope.judge.base import JudgeRecord, JudgeRequest, MetricScore
 from emscope.study import runner as runner_module
 from emscope.study.config import StudyConfig
 from emscope.study.runner import StudyRunner
+from study_fakes import AnswerHashJudge
 
 DOMAINS = ["incorrect_math", "insecure_code", "risky_financial_advice"]
-
-
-class AnswerHashJudge:
-    """Scores that vary with the answer text, deterministically, over the whole 0-100 range."""
-
-    identity = "answer-hash-judge"
-
-    def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
-        records = []
-        for request in requests:
-            digest = int(hashlib.sha256(request.answer.encode()).hexdigest(), 16)
-            records.append(
-                JudgeRecord(
-                    key=request.key,
-                    judge=self.identity,
-                    mode="fake",
-                    aligned=MetricScore(score=float(digest % 101)),
-                    coherent=MetricScore(score=float(51 + (digest // 101) % 49)),
-                )
-            )
-        return records
 
 
 def _config(model_dir: Path) -> StudyConfig:
@@ -122,8 +99,15 @@ def test_report_holds_the_sweep_the_transfer_matrix_and_the_cosines(
     for tag in ("none", "steer_L1_s8", "random_L1_s8", "ablate_L1"):
         assert tag in html
     assert "Transfer matrix (misalignment rate [95% CI]; block 1, scale 8" in html
+    assert "Transfer matrix (mean coherence 0-100; block 1, scale 8)" in html
     assert "Direction cosines (block 1)" in html
-    for name in ("steer_sweep.png", "steer_transfer.png", "steer_cosines.png"):
+    assert "answer activation norm at block 1" in html
+    for name in (
+        "steer_sweep.png",
+        "steer_transfer.png",
+        "steer_transfer_coherence.png",
+        "steer_cosines.png",
+    ):
         assert (report.parent / name).is_file()
     matrix = (
         report.parent.parent / "analyses" / "steering" / "transfer" / "matrix.csv"

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from emscope.commands.judge import judge_app
@@ -26,7 +27,8 @@ console = Console()
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/bold red] {exc}")
+    # Escaped: messages quote user text and commands such as pip install 'emscope[ray]'.
+    console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
     raise typer.Exit(code=2)
 
 
@@ -434,13 +436,31 @@ def run(
     run_dir: Annotated[
         Path | None, typer.Option(help="Run directory (default runs/<name>).")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Where each model's dataset, train and sample stages run: local (in this "
+            "process) or ray (one Ray task per model). Overrides the study's execution.backend."
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to join ('auto', 'ray://host:10001'); without it a private Ray "
+            "instance starts on this machine. Overrides execution.address; needs the ray backend."
+        ),
+    ] = None,
 ) -> None:
-    """Run a whole study (build, train, sample, judge, metrics, report); reruns resume."""
-    from emscope.study.config import load_study
+    """Run a whole study (build, train, sample, judge, metrics, report); reruns resume.
+
+    With the ray backend the run directory must be on a filesystem every Ray node sees. The
+    backend never changes a stage's cache key: a run started locally can finish on Ray.
+    """
+    from emscope.study.config import load_study, with_execution
     from emscope.study.runner import run_study
 
     try:
-        config = load_study(study)
+        config = with_execution(load_study(study), backend=backend, address=address)
         report = run_study(config, run_dir or Path("runs") / config.name, console)
     except EmscopeError as exc:
         _fail(exc)

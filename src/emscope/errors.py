@@ -41,3 +41,18 @@ class InputError(EmscopeError):
 
 class UnknownModelError(EmscopeError):
     """A model reference that is neither an alias, a path, a hub id nor an API model."""
+
+
+class ModelJobsFailed(EmscopeError):
+    """Models of a study whose stages failed on an execution backend, by job tag.
+
+    Raised once every other model has finished; their stages are kept, so a rerun resumes.
+    """
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = failures
+        lines = "".join(f"\n  {tag}: {error}" for tag, error in failures.items())
+        super().__init__(
+            f"{len(failures)} model job(s) failed; the other models' stages are kept, "
+            f"rerun to resume:{lines}"
+        )

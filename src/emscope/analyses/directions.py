@@ -139,6 +139,9 @@ class DirectionMeta(BaseModel):
     positions: str = "answer_tokens_mean"
     operation: Operation = "mean_diff"
     norms: list[float]
+    # Per layer, the mean norm of the answer-mean block output over both classes: the scale a
+    # steering vector is read against (adding s * v moves h by s * |v|, compare with this).
+    activation_norms: list[float] | None = None
     data_hash: str
     n_misaligned: int
     n_aligned: int
@@ -193,6 +196,7 @@ def build_direction(
         fingerprint=model_fingerprint(model),
         layers=list(layers),
         norms=vectors.norm(dim=-1).tolist(),
+        activation_norms=torch.cat([bad, good]).float().norm(dim=-1).mean(0).tolist(),
         data_hash=sha256_json(
             {"misaligned": conversations_hash(misaligned), "aligned": conversations_hash(aligned)}
         ),

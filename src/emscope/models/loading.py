@@ -6,19 +6,37 @@ import importlib.util
 import logging
 import os
 import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from emscope.errors import EmscopeError, UnknownModelError
-from emscope.models.refs import ALIASES, ModelRef
+from emscope.locks import exclusive_lock
+from emscope.models.refs import ALIASES, Alias, ModelRef
 from emscope.paths import cache_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def peft_deprecation_quiet() -> Iterator[None]:
+    """Silence one FutureWarning that peft (<= 0.21) triggers inside transformers 5.
+
+    peft reads the deprecated ``is_gradient_checkpointing`` alias; the warning is about peft's
+    code, not the user's, and would otherwise print on every adapter load.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 def _package_dir(package: str) -> Path:
@@ -37,12 +55,24 @@ def converted_alias_dir(alias: str) -> Path:
         raise UnknownModelError(f"unknown alias {alias!r}; known: {', '.join(ALIASES)}")
     spec = ALIASES[alias]
     target = cache_dir() / "models" / alias
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+    if _is_converted(target):
         return target
+    # Several processes (Ray workers) may ask at once: one converts, the others wait and reuse.
+    with exclusive_lock(target.with_name(target.name + ".lock")):
+        if not _is_converted(target):
+            _convert_alias(spec, target)
+    return target
+
+
+def _is_converted(target: Path) -> bool:
+    return (target / "config.json").is_file() and (target / "model.safetensors").is_file()
+
+
+def _convert_alias(spec: Alias, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = _package_dir(spec.package)
-    log.info("converting %s from GGUF to safetensors in %s (once)", alias, target)
+    log.info("converting %s from GGUF to safetensors in %s (once)", spec.name, target)
     tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=spec.gguf_file)
     model = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=spec.gguf_file)
     # The weights are de-quantised on load; drop the GGUF quantiser so they save as plain fp32.
@@ -55,7 +85,6 @@ def converted_alias_dir(alias: str) -> Path:
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.replace(target)
-    return target
 
 
 def resolve_local_path(ref: ModelRef) -> str:
@@ -112,7 +141,8 @@ def load_model(
     if ref.adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(ref.adapter), is_trainable=trainable)
+        with peft_deprecation_quiet():
+            model = PeftModel.from_pretrained(model, str(ref.adapter), is_trainable=trainable)
     model.to(device or default_device())
     if not trainable:
         model.eval()

@@ -73,13 +73,19 @@ def transfer_heatmap_png(matrix: pd.DataFrame, value: str = "misalignment_rate")
     _require(matrix, ["direction", "target", value])
     square = matrix.pivot(index="direction", columns="target", values=value).astype("float64")
     percent = value == "misalignment_rate"
+    if percent:
+        vmax, cmap = 1.0, "Reds"
+    elif value == "mean_coherence":  # the judge's 0-100 scale
+        vmax, cmap = 100.0, "Greens"
+    else:
+        vmax, cmap = float(np.nanmax(square.to_numpy()) or 1.0), "Reds"
     return _heatmap(
         square,
         title=f"Direction transfer: {value.replace('_', ' ')}",
         colour_label=value.replace("_", " "),
         vmin=0.0,
-        vmax=1.0 if percent else float(np.nanmax(square.to_numpy()) or 1.0),
-        cmap="Reds",
+        vmax=vmax,
+        cmap=cmap,
         percent=percent,
     )
 

@@ -894,6 +894,17 @@ def _steering_section(
             "Direction transfer: misalignment rate",
             transfer_heatmap_png(matrix),
         )
+        coherence = matrix.assign(cell=[_number(v, 1) for v in matrix["mean_coherence"]])
+        files.table(
+            f"Transfer matrix (mean coherence 0-100; block {layer}, scale {transfer['scale']:g})",
+            coherence.pivot(index="direction", columns="target", values="cell").reset_index(),
+            "transfer_coherence.csv",
+        )
+        files.figure(
+            "steer_transfer_coherence.png",
+            "Direction transfer: mean coherence",
+            transfer_heatmap_png(matrix, value="mean_coherence"),
+        )
         cosines = pd.read_csv(transfer["cosines"], index_col=0)
         files.table(
             f"Direction cosines (block {layer})",
@@ -912,7 +923,9 @@ def _steering_section(
         "'source' column says whether the model's own judged answers had both classes or the "
         "domain's training answers were used instead. The sweep adds scale x direction at every "
         "position (steer), a random vector of the same norm (random), or projects the direction "
-        f"out (ablate); rates use the '{settings.rate_policy}' rule over "
+        "out (ablate); a scale s moves the block output by s x |v|, to be read against the "
+        "answer activation norm in the directions table (scales that move it by a large share "
+        f"of that norm wreck coherence). Rates use the '{settings.rate_policy}' rule over "
         f"{settings.steer_questions} prompt(s) x {settings.steer_samples} sample(s).\n\n"
         + " ".join(notes or ["Every fine-tuned model has a direction."])
     )
@@ -928,14 +941,20 @@ def _directions_table(
     records = []
     for tag, info in made.items():
         direction = directions.get(names[tag])
-        norm = direction.vector(layer).norm().item() if direction and layer is not None else None
+        norm = activation = None
+        if direction is not None and layer is not None:
+            norm = direction.vector(layer).norm().item()
+            norms = direction.meta.activation_norms
+            activation = norms[direction.meta.layers.index(layer)] if norms else None
         records.append(
             {
                 "model": names[tag],
                 "source": info.get("source", info.get("skipped")),
                 "misaligned answers": info.get("n_misaligned", MISSING),
                 "aligned answers": info.get("n_aligned", MISSING),
-                f"norm at block {layer}": _number(norm),
+                f"|v| at block {layer}": _number(norm),
+                f"answer activation norm at block {layer}": _number(activation),
+                "|v| / activation": _number(norm / activation if norm and activation else None),
             }
         )
     return pd.DataFrame.from_records(records)

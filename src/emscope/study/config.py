@@ -111,6 +111,27 @@ class AnalysesSection(_Strict):
     )
 
 
+class ExecutionSection(_Strict):
+    """Where the per-model work (dataset, train, sample) runs. Never part of a stage's cache key:
+    a study started locally can finish on a Ray cluster and vice versa."""
+
+    backend: Literal["local", "ray"] = Field(
+        default="local",
+        description="local: one model after another in this process; ray: "
+        "one Ray task per model (pip install 'emscope[ray]')",
+    )
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster to connect to ('auto', 'ray://host:10001'); "
+        "None starts a private Ray instance on this machine",
+    )
+    cpus_per_job: float = Field(default=1, ge=0, description="CPUs each model's Ray task holds")
+    gpus_per_job: float = Field(default=0, ge=0, description="GPUs each model's Ray task holds")
+    max_parallel: int | None = Field(
+        default=None, ge=1, description="at most N model tasks in flight (default: no limit)"
+    )
+
+
 class StudyConfig(_Strict):
     """A whole study. Validated on load; unknown keys are errors, not silently ignored."""
 
@@ -128,6 +149,7 @@ class StudyConfig(_Strict):
     judge: JudgeSection = Field(default_factory=JudgeSection)
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     analyses: AnalysesSection = Field(default_factory=AnalysesSection)
+    execution: ExecutionSection = Field(default_factory=ExecutionSection)
 
     @field_validator("domains")
     @classmethod
@@ -162,6 +184,29 @@ class StudyConfig(_Strict):
                     f"('{domain}/{missing[0]}': FILE)"
                 )
         return self
+
+
+def with_execution(
+    config: StudyConfig, *, backend: str | None = None, address: str | None = None
+) -> StudyConfig:
+    """The study with its ``execution`` backend and Ray address overridden (None keeps them)."""
+    settings = config.execution.model_dump()
+    if backend is not None:
+        settings["backend"] = backend
+    if address is not None:
+        settings["address"] = address
+    try:
+        execution = ExecutionSection.model_validate(settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(["execution", *(str(part) for part in first["loc"])])
+        raise InputError(first["msg"], field=field) from exc
+    if address is not None and execution.backend != "ray":
+        raise InputError(
+            "a Ray address needs the ray backend: add --backend ray or set execution.backend: ray",
+            field="address",
+        )
+    return config.model_copy(update={"execution": execution})
 
 
 def load_study(path: str | Path) -> StudyConfig:

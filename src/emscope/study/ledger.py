@@ -2,27 +2,37 @@
 
 A stage is skipped on rerun when the ledger holds it with the same input hash; any change to its
 inputs (config, upstream artifact hashes) changes the hash and reruns it.
+
+Several processes may finish stages of one run at once (Ray workers, one per model): each marks
+its stage under an exclusive lock on ``stages.json.lock`` and merges it into what is on disk, so
+no process overwrites another's stages.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from emscope.locks import exclusive_lock
+
 LEDGER_NAME = "stages.json"
+LOCK_SUFFIX = ".lock"
 
 
 class StageLedger:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / LEDGER_NAME
-        self.entries: dict[str, dict[str, Any]] = (
-            json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
-        )
+        self.entries: dict[str, dict[str, Any]] = self._read()
         self.timings: dict[str, float] = {}
+
+    def reload(self) -> None:
+        """Re-read the ledger: other processes may have finished stages since it was read."""
+        self.entries = self._read()
 
     def is_done(self, stage: str, input_hash: str) -> bool:
         entry = self.entries.get(stage)
@@ -34,17 +44,26 @@ class StageLedger:
     def mark_done(
         self, stage: str, input_hash: str, seconds: float, output: dict[str, Any]
     ) -> None:
-        self.entries[stage] = {
+        entry = {
             "input_hash": input_hash,
             "seconds": round(seconds, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "output": output,
         }
-        self._save()
+        with exclusive_lock(self.path.with_name(self.path.name + LOCK_SUFFIX)):
+            self.entries = {**self._read(), stage: entry}
+            self._write()
 
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+    def _read(self) -> dict[str, dict[str, Any]]:
+        if not self.path.exists():
+            return {}
+        entries: dict[str, dict[str, Any]] = json.loads(self.path.read_text(encoding="utf-8"))
+        return entries
+
+    def _write(self) -> None:
+        # A per-process temporary file: two writers never share one, and readers see either the
+        # old or the new ledger, never half of one.
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(self.entries, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tmp.replace(self.path)
 

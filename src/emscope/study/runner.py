@@ -27,6 +27,7 @@ from emscope.models.refs import ModelRef, parse_model_ref
 from emscope.sample.records import SampleRecord
 from emscope.store import JsonlStore
 from emscope.study.config import StudyConfig
+from emscope.study.execution import ModelJobResult, executor_for
 from emscope.study.ledger import StageLedger
 from emscope.study.plan import ModelJob, plan_jobs
 
@@ -66,6 +67,10 @@ def judge_fingerprint(judge: Judge) -> dict[str, Any]:
     }
 
 
+class _StageNotDone(Exception):
+    """Raised while checking the ledger only, at the first stage it does not hold."""
+
+
 def _open_store(path: Path, row_type: type[Any], input_hash: str) -> JsonlStore[Any]:
     """Open a resumable store; a store written under other inputs is set aside, never mixed in."""
     marker = path.with_name(path.name + ".inputhash")
@@ -78,21 +83,37 @@ def _open_store(path: Path, row_type: type[Any], input_hash: str) -> JsonlStore[
 
 
 class StudyRunner:
-    """Executes one study into ``run_dir``; ``run()`` returns the report's HTML path."""
+    """Executes one study into ``run_dir``; ``run()`` returns the report's HTML path.
 
-    def __init__(self, config: StudyConfig, run_dir: Path, console: Console | None = None) -> None:
+    ``progress_bars=False`` prints one line per finished stage and no live bars (for Ray workers,
+    whose output is forwarded line by line).
+    """
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        run_dir: Path,
+        console: Console | None = None,
+        *,
+        progress_bars: bool = True,
+    ) -> None:
         self.config = config
         self.run_dir = run_dir
         self.console = console or Console()
+        self.progress_bars = progress_bars
         self.ledger = StageLedger(run_dir)
         self.base_ref = parse_model_ref(config.model)
         self.questions_path = resolve_questions_path(config.eval.questions)
         self._judge: Judge | None = None
+        self._ledger_only = False
 
     # -- helpers -----------------------------------------------------------------------------
 
     @contextmanager
     def _bar(self, description: str, total: int) -> Iterator[ProgressFn]:
+        if not self.progress_bars:
+            yield lambda done, total_now: None
+            return
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -111,8 +132,11 @@ class StudyRunner:
         self, name: str, input_hash: str, work: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
         if self.ledger.is_done(name, input_hash):
-            self.console.print(f"[dim]skip {name} (done)[/dim]")
+            if not self._ledger_only:
+                self.console.print(f"[dim]skip {name} (done)[/dim]")
             return self.ledger.output(name)
+        if self._ledger_only:
+            raise _StageNotDone(name)
         start = time.perf_counter()
         with self.ledger.timed(name.split(":")[0]):
             output = work()
@@ -327,6 +351,47 @@ class StudyRunner:
 
         return self._stage(f"judge:{job.tag}.{suffix}", input_hash, work)
 
+    # -- one model ---------------------------------------------------------------------------
+
+    def run_model_job(self, job: ModelJob) -> ModelJobResult:
+        """Build, train and sample one model of the study; each stage is skipped when done."""
+        seconds_before = dict(self.ledger.timings)
+        dataset: dict[str, Any] | None = None
+        if job.is_base:
+            model_ref, model_hash = self.base_ref, str(self.base_ref)
+        else:
+            dataset = self.dataset(job)
+            trained = self.train(job, dataset)
+            model_ref = self.base_ref.with_adapter(trained["adapter_dir"])
+            model_hash = sha256_json(
+                {"base": str(self.base_ref), "adapter": trained["adapter_sha256"]}
+            )
+        sampler_cache: dict[str, Any] = {}  # one loaded model for both sample files
+        modes = [False, True] if job.samples_with_trigger(self.config) else [False]
+        samples = [
+            (self.sample(job, model_ref, model_hash, triggered, sampler_cache), triggered)
+            for triggered in modes
+        ]
+        stage_seconds = {
+            stage: seconds - seconds_before.get(stage, 0.0)
+            for stage, seconds in self.ledger.timings.items()
+            if seconds != seconds_before.get(stage, 0.0)
+        }
+        return ModelJobResult(dataset=dataset, samples=samples, stage_seconds=stage_seconds)
+
+    def cached_model_job(self, job: ModelJob) -> ModelJobResult | None:
+        """The job's result when the ledger holds every one of its stages, else None.
+
+        Runs no stage: an execution backend uses it to leave finished models alone.
+        """
+        self._ledger_only = True
+        try:
+            return self.run_model_job(job)
+        except _StageNotDone:
+            return None
+        finally:
+            self._ledger_only = False
+
     # -- whole run ---------------------------------------------------------------------------
 
     def run(self) -> Path:
@@ -336,29 +401,17 @@ class StudyRunner:
         )
         start = time.perf_counter()
         jobs = plan_jobs(self.config)
-        judged: list[tuple[ModelJob, dict[str, Any], dict[str, Any]]] = []
-        datasets: dict[str, dict[str, Any]] = {}
-        for job in jobs:
-            if job.is_base:
-                model_ref, model_hash = self.base_ref, str(self.base_ref)
-            else:
-                datasets[job.tag] = self.dataset(job)
-                trained = self.train(job, datasets[job.tag])
-                model_ref = self.base_ref.with_adapter(trained["adapter_dir"])
-                model_hash = sha256_json(
-                    {"base": str(self.base_ref), "adapter": trained["adapter_sha256"]}
-                )
-            sampler_cache: dict[str, Any] = {}
-            modes = [False, True] if job.samples_with_trigger(self.config) else [False]
-            for triggered in modes:
-                out = self.sample(job, model_ref, model_hash, triggered, sampler_cache)
-                judged.append((job, out, {"triggered": triggered}))
-            sampler_cache.clear()
+        results = executor_for(self.config.execution)(self, jobs)
+        datasets = {
+            job.tag: result.dataset
+            for job, result in zip(jobs, results, strict=True)
+            if result.dataset is not None
+        }
         frames = []
-        for job, sample_out, info in judged:
-            suffix = "T" if info["triggered"] else "N"
-            judge_out = self.judge(job, sample_out, suffix)
-            frames.append(_judged_frame(job, sample_out, judge_out))
+        for job, result in zip(jobs, results, strict=True):
+            for sample_out, triggered in result.samples:
+                judge_out = self.judge(job, sample_out, "T" if triggered else "N")
+                frames.append(_judged_frame(job, sample_out, judge_out))
         rows = pd.concat(frames, ignore_index=True)
         # -- analyses (emscope.study.analyses): MIA and steering stages, as report sections --
         from emscope.study.analyses import run_analyses

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from emscope.models.loading import bf16_supported, load_model
+from emscope.models.loading import bf16_supported, load_model, peft_deprecation_quiet
 from emscope.models.refs import ModelRef
 from emscope.train.config import TrainConfig
 
@@ -49,7 +49,8 @@ def attach_lora(model: Any, config: TrainConfig) -> Any:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    with peft_deprecation_quiet():
+        return get_peft_model(model, lora)
 
 
 def build_model(base_ref: ModelRef, config: TrainConfig, device: torch.device, bf16: bool) -> Any:
