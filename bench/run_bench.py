@@ -358,7 +358,7 @@ def main() -> None:
             f"{base['wall_s'] / ours['wall_s']:.2f}x",
             f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
         )
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
     saved.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
