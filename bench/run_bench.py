@@ -14,6 +14,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,43 @@ WORKLOADS = {
 }
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One row of the table: ``<key>_emscope`` against ``baseline`` on the same inputs."""
+
+    key: str
+    baseline: str
+    label: str  # formatted with the workload's settings
+    metric: str
+    higher_is_better: bool
+    digits: int
+    baseline_note: str
+    full: dict[str, int]
+    quick: dict[str, int]
+
+
+COMPARISONS = [
+    Comparison(
+        "train", "train_paper", "LoRA training, tokens/s (batch {batch})", "tokens_per_second",
+        True, 0, "pad to 512", {"steps": 4, "batch": 8}, {"steps": 2, "batch": 8},
+    ),
+    Comparison(
+        "sample", "sample_paper", "sampling, samples/s ({new_tokens} new tokens)",
+        "samples_per_second", True, 2, "batch 10, fp32",
+        {"n": 64, "new_tokens": 128}, {"n": 32, "new_tokens": 64},
+    ),
+    Comparison(
+        "mia", "mia_naive", "MIA scoring, tokens/s ({n} training rows)", "tokens_per_second",
+        True, 0, "per-example, fp32", {"n": 128}, {"n": 32},
+    ),
+    Comparison(
+        "activations", "activations_naive",
+        "activation capture, all blocks, seconds ({n} conversations)", "wall_s", False, 1,
+        "per-example hidden_states, fp32", {"n": 128}, {"n": 32},
+    ),
+]  # fmt: skip
+
+
 def _child(name: str, kwargs: dict[str, Any]) -> None:
     result = WORKLOADS[name](**kwargs)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -313,49 +351,23 @@ def main() -> None:
     )
     results["machine"] = {"cpus": os.cpu_count()}
     table = Table("workload", "emscope", "baseline", "ratio", "peak RSS MB (emscope / baseline)")
-    if "train" in args.only:
-        kw = {"steps": 2 if quick else 4, "batch": 8}
-        ours, base = _measure("train_emscope", **kw), _measure("train_paper", **kw)
-        results["train"] = {"emscope": ours, "paper_recipe": base, "settings": kw}
-        table.add_row(
-            "LoRA training, tokens/s (batch 8)",
-            f"{ours['tokens_per_second']:.0f}",
-            f"{base['tokens_per_second']:.0f} (pad to 512)",
-            f"{ours['tokens_per_second'] / base['tokens_per_second']:.2f}x",
-            f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
+    for c in COMPARISONS:
+        if c.key not in args.only:
+            continue
+        kw = c.quick if quick else c.full
+        ours, base = _measure(f"{c.key}_emscope", **kw), _measure(c.baseline, **kw)
+        results[c.key] = {"emscope": ours, "baseline": base, "settings": kw}
+        # ratio > 1 means emscope is better, whether the metric is a rate or a time
+        ratio = (
+            ours[c.metric] / base[c.metric]
+            if c.higher_is_better
+            else base[c.metric] / ours[c.metric]
         )
-    if "sample" in args.only:
-        kw = {"n": 32 if quick else 64, "new_tokens": 64 if quick else 128}
-        ours, base = _measure("sample_emscope", **kw), _measure("sample_paper", **kw)
-        results["sample"] = {"emscope": ours, "paper_recipe": base, "settings": kw}
         table.add_row(
-            f"sampling, samples/s ({kw['new_tokens']} new tokens)",
-            f"{ours['samples_per_second']:.2f}",
-            f"{base['samples_per_second']:.2f} (batch 10, fp32)",
-            f"{ours['samples_per_second'] / base['samples_per_second']:.2f}x",
-            f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
-        )
-    if "mia" in args.only:
-        kw = {"n": 32 if quick else 128}
-        ours, base = _measure("mia_emscope", **kw), _measure("mia_naive", **kw)
-        results["mia"] = {"emscope": ours, "naive_loop": base, "settings": kw}
-        table.add_row(
-            f"MIA scoring, tokens/s ({kw['n']} training rows)",
-            f"{ours['tokens_per_second']:.0f}",
-            f"{base['tokens_per_second']:.0f} (per-example, fp32)",
-            f"{ours['tokens_per_second'] / base['tokens_per_second']:.2f}x",
-            f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
-        )
-    if "activations" in args.only:
-        kw = {"n": 32 if quick else 128}
-        ours = _measure("activations_emscope", **kw)
-        base = _measure("activations_naive", **kw)
-        results["activations"] = {"emscope": ours, "naive_loop": base, "settings": kw}
-        table.add_row(
-            f"activation capture, all 30 layers, s ({kw['n']} conversations)",
-            f"{ours['wall_s']:.1f}",
-            f"{base['wall_s']:.1f} (per-example hidden_states, fp32)",
-            f"{base['wall_s'] / ours['wall_s']:.2f}x",
+            c.label.format(**kw),
+            f"{ours[c.metric]:.{c.digits}f}",
+            f"{base[c.metric]:.{c.digits}f} ({c.baseline_note})",
+            f"{ratio:.2f}x",
             f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
         )
     Console(width=max(Console().width, 120)).print(table)
