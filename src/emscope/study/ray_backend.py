@@ -37,6 +37,10 @@ SHARED_FILESYSTEM = "it must be on a filesystem every Ray node sees"
 
 def import_ray() -> ModuleType:
     """Ray, or an ``InputError`` that says how to install it."""
+    # Ray merges log lines that look alike across workers ("[repeated 2x across cluster]"), but
+    # each worker's stage lines name another model and must all show. Ray reads this when it is
+    # imported; the user's own value wins.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         import ray
     except ImportError as exc:
