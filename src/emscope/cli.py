@@ -451,7 +451,7 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run a whole study (build, train, sample, judge, metrics, report); reruns resume.
+    """Run a whole study (build, train, sample, judge, metrics, analyses, report); reruns resume.
 
     With the ray backend the run directory must be on a filesystem every Ray node sees. The
     backend never changes a stage's cache key: a run started locally can finish on Ray.
