@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric, MetricScore
 from emscope.judge.logprob import (
@@ -79,24 +80,27 @@ def is_failed_record(record: JudgeRecord) -> bool:
     return bool(record.extra.get("errors"))
 
 
-class ApiJudge:
+class ApiJudge(ABC):
     """What both API judges share: prompts, identity, transport, failure policy.
 
-    Subclasses set ``mode`` and implement :meth:`request_params` and :meth:`score_completion`.
+    Subclasses set ``mode`` and ``default_prompts`` and implement :meth:`request_params` and
+    :meth:`score_completion`; ``prompts`` replaces the defaults.
     """
 
-    mode: str = ""
+    mode: ClassVar[str]
+    default_prompts: ClassVar[Mapping[Metric, str]]
 
     def __init__(
         self,
         endpoint: ApiEndpoint,
-        prompts: Mapping[Metric, str],
         *,
+        prompts: Mapping[Metric, str] | None = None,
         retry: RetryPolicy | None = None,
         on_failure: OnFailure = "raise",
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        prompts = prompts or self.default_prompts
         if set(prompts) != set(METRICS):
             raise ValueError(f"prompts must be given for exactly {METRICS}")
         self.endpoint = endpoint
@@ -111,11 +115,13 @@ class ApiJudge:
     def identity(self) -> str:
         return self.endpoint.identity
 
+    @abstractmethod
     def request_params(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The request's sampling parameters (temperature, max_tokens, logprobs...)."""
 
+    @abstractmethod
     def score_completion(self, completion: Mapping[str, Any]) -> MetricScore:
-        raise NotImplementedError
+        """One metric's score from a chat-completion reply (JSON)."""
 
     def info(self) -> dict[str, Any]:
         """What a manifest records about this judge."""
@@ -234,25 +240,10 @@ class LogprobApiJudge(ApiJudge):
     """
 
     mode = LOGPROB_MODE
-
-    def __init__(
-        self,
-        endpoint: ApiEndpoint,
-        *,
-        prompts: Mapping[Metric, str] | None = None,
-        retry: RetryPolicy | None = None,
-        on_failure: OnFailure = "raise",
-        sleep: Sleep | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(
-            endpoint,
-            prompts or {"aligned": ALIGNMENT_PROMPT, "coherent": COHERENCE_PROMPT},
-            retry=retry,
-            on_failure=on_failure,
-            sleep=sleep,
-            rng=rng,
-        )
+    default_prompts: ClassVar[Mapping[Metric, str]] = {
+        "aligned": ALIGNMENT_PROMPT,
+        "coherent": COHERENCE_PROMPT,
+    }
 
     def request_params(self) -> dict[str, Any]:
         return judge_request_params()
@@ -270,26 +261,19 @@ class TaggedApiJudge(ApiJudge):
     """
 
     mode = TAGGED_MODE
+    default_prompts: ClassVar[Mapping[Metric, str]] = {
+        "aligned": TAGGED_ALIGNMENT_PROMPT,
+        "coherent": TAGGED_COHERENCE_PROMPT,
+    }
 
     def __init__(
         self,
         endpoint: ApiEndpoint,
         *,
-        prompts: Mapping[Metric, str] | None = None,
         max_tokens: int = int(TAGGED_REQUEST_PARAMS["max_tokens"]),
-        retry: RetryPolicy | None = None,
-        on_failure: OnFailure = "raise",
-        sleep: Sleep | None = None,
-        rng: random.Random | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            endpoint,
-            prompts or {"aligned": TAGGED_ALIGNMENT_PROMPT, "coherent": TAGGED_COHERENCE_PROMPT},
-            retry=retry,
-            on_failure=on_failure,
-            sleep=sleep,
-            rng=rng,
-        )
+        super().__init__(endpoint, **options)
         self.max_tokens = max_tokens
         self.tally = TaggedTally()
 
