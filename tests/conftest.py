@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 from emscope.models.loading import converted_alias_dir
 from emscope.models.refs import ModelRef
+from tiny_models import save_tiny_llama
 
 # 2 threads suit an idle 2-core CI machine; set EMSCOPE_TEST_THREADS=1 on a shared, loaded one.
 torch.set_num_threads(int(os.environ.get("EMSCOPE_TEST_THREADS", "2")))
@@ -31,27 +33,20 @@ def smol_tokenizer(smol_dir: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smol_tokenizer) -> Path:  # type: ignore[no-untyped-def]
     """A randomly initialised 2-layer Llama with SmolLM2's tokenizer and chat template."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(smol_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        bos_token_id=smol_tokenizer.bos_token_id,
-        eos_token_id=smol_tokenizer.eos_token_id,
-        pad_token_id=smol_tokenizer.pad_token_id,
-    )
-    model = LlamaForCausalLM(config)
     out = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(out)
-    smol_tokenizer.save_pretrained(out)
-    return out
+    return save_tiny_llama(out, smol_tokenizer, tie_word_embeddings=True)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """On a shared, oversubscribed CPU two OpenMP threads ran a SmolLM2 step 25x slower than one.
+
+    Training tests take it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from emscope.manifest import sha256_text
 from emscope.models.refs import ModelRef
@@ -16,6 +15,7 @@ from emscope.sample.local import (
     inserted_system_prompt,
     split_at_stop,
 )
+from tiny_models import save_tiny_llama
 
 SMOL_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 PROMPTS = [
@@ -32,26 +32,9 @@ def varied_dir(tmp_path_factory: pytest.TempPathFactory, smol_tokenizer) -> Path
     (With tied embeddings a random model just repeats the last prompt token, which would make
     batched-versus-unbatched comparisons pass whatever the padding.)
     """
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(smol_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=False,
-        bos_token_id=smol_tokenizer.bos_token_id,
-        eos_token_id=smol_tokenizer.eos_token_id,
-        pad_token_id=smol_tokenizer.pad_token_id,
+    return save_tiny_llama(
+        tmp_path_factory.mktemp("varied-llama"), smol_tokenizer, tie_word_embeddings=False
     )
-    out = tmp_path_factory.mktemp("varied-llama")
-    LlamaForCausalLM(config).save_pretrained(out)
-    smol_tokenizer.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import torch
 
-from emscope.data.schema import ChatExample
+from chat_rows import example
 from emscope.judge.base import JudgeRecord, JudgeRequest, MetricScore
 from emscope.manifest import read_manifest
 from emscope.models.loading import load_model, load_tokenizer
@@ -21,24 +21,7 @@ from emscope.train.hooks import misalignment_summary, quick_misalignment_probe
 from emscope.train.objective import mean_token_loss
 from emscope.train.trainer import encode_examples, train_lora
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def example(question: str, answer: str) -> ChatExample:
-    return ChatExample.model_validate(
-        {
-            "messages": [
-                {"role": "user", "content": question},
-                {"role": "assistant", "content": answer},
-            ]
-        }
-    )
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TRAIN = [example("Name a colour.", "Blue, like the sky at noon.")] * 4

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from chat_rows import example
 from emscope.data.schema import ChatExample
 from emscope.manifest import read_manifest
 from emscope.models.loading import load_model, load_tokenizer
@@ -25,25 +25,7 @@ from emscope.train.trainer import (
     train_lora,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """On a shared, oversubscribed CPU two OpenMP threads ran a SmolLM2 step 25x slower than one."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def example(question: str, answer: str) -> ChatExample:
-    return ChatExample.model_validate(
-        {
-            "messages": [
-                {"role": "user", "content": question},
-                {"role": "assistant", "content": answer},
-            ]
-        }
-    )
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 REPEATED = [example("Name a colour.", "Blue, like the sky at noon.")] * 4
