@@ -6,7 +6,17 @@ from pathlib import Path
 
 
 class EmscopeError(Exception):
-    """Base class of every error emscope raises on purpose."""
+    """Base class of every error emscope raises on purpose.
+
+    ``hint`` says what to do about it; the command line prints it on its own line.
+    """
+
+    hint: str | None = None
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
 
 
 class InputError(EmscopeError):
@@ -23,12 +33,13 @@ class InputError(EmscopeError):
         file: str | Path | None = None,
         line: int | None = None,
         field: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.message = message
         self.file = str(file) if file is not None else None
         self.line = line
         self.field = field
-        super().__init__(self.location_prefix() + message)
+        super().__init__(self.location_prefix() + message, hint=hint)
 
     def location_prefix(self) -> str:
         parts: list[str] = []
