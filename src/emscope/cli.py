@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from emscope.commands.failures import ErrorSurfaceGroup, report_failure, set_debug
@@ -126,7 +127,7 @@ def data_validate(path: Annotated[Path, typer.Argument(help="A chat JSONL file."
     except EmscopeError as exc:
         _fail(exc)
     for error in result.errors:
-        console.print(f"[red]{error}[/red]")
+        console.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
     console.print(f"{len(result.examples)} valid rows, {len(result.errors)} bad rows")
     if result.errors:
         raise typer.Exit(code=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -67,3 +69,14 @@ class ModelJobsFailed(EmscopeError):
             f"{len(failures)} model job(s) failed; the other models' stages are kept, "
             f"rerun to resume:{lines}"
         )
+
+
+@contextmanager
+def naming_file(path: str | Path) -> Iterator[None]:
+    """Give an ``OSError`` raised inside (a full disk on flush) the file it was writing."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from emscope.errors import InputError
+from emscope.errors import InputError, naming_file
 
 RowT = TypeVar("RowT", bound=BaseModel)
 _CORRUPT_HINT = "this store was changed outside emscope: delete that line (or the file) and rerun"
@@ -87,7 +87,7 @@ class JsonlStore(Generic[RowT]):
         lines = [row.model_dump_json() + "\n" for row in rows]
         if not lines:
             return 0
-        with open(self.path, "a", encoding="utf-8") as handle:
+        with naming_file(self.path), open(self.path, "a", encoding="utf-8") as handle:
             handle.write("".join(lines))
             handle.flush()
             os.fsync(handle.fileno())
@@ -102,7 +102,7 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with naming_file(path), open(tmp, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(path)

@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - an older typer on click itself
     from click import Context  # type: ignore[assignment]
     from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
 
-from emscope.errors import EmscopeError
+from emscope.errors import EmscopeError, InputError, UnknownModelError
 from emscope.secrets import redact
 
 _state = {"debug": False}
@@ -51,11 +51,11 @@ def _os_error(exc: OSError) -> tuple[str, str | None]:
     if exc.errno is None and exc.filename is None:  # a library's own OSError: its text says it
         return str(exc), None
     where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
-    where = where or "(no file name given)"
+    where = where or "(the file was not named)"
     code = exc.errno
     if code == errno.ENOSPC or code == errno.EDQUOT:
         return (
-            f"disk full: cannot write {where}",
+            f"disk full: cannot write {where}" if exc.filename else "disk full",
             "free some space and rerun; finished rows and stages are kept and resume",
         )
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -90,12 +90,24 @@ def _validation_error(exc: Any) -> tuple[str, str | None]:
     )
 
 
+def _default_hint(exc: EmscopeError) -> str:
+    if isinstance(exc, InputError) and exc.file is not None:
+        where = exc.file if exc.line is None else f"{exc.file}:{exc.line}"
+        return f"fix {where}" + (f" ({exc.field})" if exc.field else "") + " and rerun"
+    if isinstance(exc, InputError) and exc.field is not None:
+        return f"fix {exc.field} and rerun"
+    if isinstance(exc, UnknownModelError):
+        return "`emscope models` lists the accepted model references"
+    return _UNEXPECTED_HINT.split(";")[0]
+
+
 def describe_failure(exc: BaseException) -> tuple[str, str | None]:
     """(the error line, a hint or None) for a failure; every part redacted."""
     import pydantic
 
+    hint: str | None
     if isinstance(exc, EmscopeError):
-        message, hint = str(exc), exc.hint
+        message, hint = str(exc), exc.hint or _default_hint(exc)
     elif isinstance(exc, pydantic.ValidationError):
         message, hint = _validation_error(exc)
     elif isinstance(exc, OSError):

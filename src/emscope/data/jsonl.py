@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from emscope.data.schema import DEFAULT_TRIGGER, ChatExample, Message
-from emscope.errors import InputError
+from emscope.errors import InputError, naming_file
 from emscope.manifest import Manifest, sha256_file, write_manifest
 
 ROLES = ("system", "user", "assistant")
@@ -158,7 +158,9 @@ def parse_chat_line(
         ) from exc
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         problem = str(exc).split(";")[0]
-        raise InputError(f"invalid JSON value: {problem}", file=file, line=line, field="row") from exc
+        raise InputError(
+            f"invalid JSON value: {problem}", file=file, line=line, field="row"
+        ) from exc
     return validate_chat_row(row, file=file, line=line)
 
 
@@ -236,7 +238,7 @@ def write_chat_jsonl(path: str | Path, examples: Iterable[ChatExample]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with naming_file(path), open(tmp, "w", encoding="utf-8") as handle:
             handle.writelines(lines)
             handle.flush()
             os.fsync(handle.fileno())
