@@ -197,8 +197,28 @@ def test_a_cache_key_does_not_depend_on_url_credentials(
 ) -> None:
     with JudgeCache(tmp_path / "c.sqlite") as cache:
         plain = make_judge_from_spec(f"logprob:m@{server.base_url}", cache=cache)
-        secret = make_judge_from_spec(
-            f"logprob:m@{with_credentials(server.base_url)}", cache=cache
-        )
+        secret = make_judge_from_spec(f"logprob:m@{with_credentials(server.base_url)}", cache=cache)
         assert plain.key_for(REQUESTS[0]) == secret.key_for(REQUESTS[0])  # type: ignore[attr-defined]
         assert json.dumps(secret.inner.info()).find(PASSWORD) == -1  # type: ignore[attr-defined]
+
+
+def test_cli_logging_redacts_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from emscope.secrets import RedactingFilter
+
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    handler = Collect()
+    handler.addFilter(RedactingFilter())
+    log = logging.getLogger("emscope.test.redaction")
+    log.addHandler(handler)
+    try:
+        log.warning("request to %s failed with key %s", "http://u:pw@h/v1", OPENAI_SECRET)
+    finally:
+        log.removeHandler(handler)
+    assert records == ["request to http://[redacted]@h/v1 failed with key [redacted]"]

@@ -76,6 +76,15 @@ def strip_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+def without_userinfo(text: str) -> str:
+    """``text`` (a judge spec, a config value) with the userinfo of every URL in it removed.
+
+    >>> without_userinfo("logprob:m@http://bob:hunter22@10.0.0.1/v1#VLLM_KEY")
+    'logprob:m@http://10.0.0.1/v1#VLLM_KEY'
+    """
+    return _USERINFO.sub("", text)
+
+
 def url_credentials(url: str) -> tuple[str, str] | None:
     """``(user, password)`` written into ``url``, or None when it has no userinfo."""
     parts = urlsplit(url)
