@@ -273,3 +273,10 @@ def test_a_validation_error_becomes_one_line_naming_the_field() -> None:
 def test_system_errors_are_described_on_one_line(make: Callable[[], Exception]) -> None:
     message, _hint = describe_failure(make())
     assert "\n" not in message and message
+
+
+def test_an_archive_file_with_a_byte_order_mark_keeps_its_first_row() -> None:
+    from emscope.data.importers import parse_chat_bytes
+
+    result = parse_chat_bytes(b"\xef\xbb\xbf" + (good_line() * 2).encode(), "dataset.zip:x.jsonl")
+    assert (len(result.examples), result.errors, result.lines) == (2, [], [1, 2])
