@@ -10,7 +10,8 @@ userinfo removed (:func:`strip_userinfo`), and every error or log line goes thro
   variable a spec named (:func:`register_key_env`), when the value has at least
   :data:`MIN_SECRET_CHARS` characters;
 - passwords seen in URLs in this process (:func:`register_secret`);
-- the userinfo of any URL in the text, and anything shaped like an OpenAI key (``sk-...``).
+- the userinfo of any URL in the text, anything shaped like an OpenAI key (``sk-...``) and the
+  key a 401 message quotes ("Incorrect API key provided: ...").
 
 >>> redact("GET http://bob:hunter22@10.0.0.1/v1 failed")
 'GET http://[redacted]@10.0.0.1/v1 failed'
@@ -29,6 +30,8 @@ KEY_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_PASS
 MIN_SECRET_CHARS = 6
 REDACTED = "[redacted]"
 _KEY_LIKE = re.compile(r"sk-\S+")
+# OpenAI-style 401 texts quote the key they refused, whatever its shape.
+_QUOTED_KEY = re.compile(r"(?i)(api key provided: )(?!sk-)(?!\[redacted\])\S+")
 _USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
 _named_envs: set[str] = {"OPENAI_API_KEY"}
 _url_secrets: set[str] = set()
@@ -61,10 +64,13 @@ def redact(text: str) -> str:
 
     >>> redact("Incorrect API key provided: sk-proj-abc**xyz.")
     'Incorrect API key provided: sk-[redacted]'
+    >>> redact("Incorrect API key provided: tok-12**89.")
+    'Incorrect API key provided: [redacted]'
     """
     for secret in secret_values():
         text = text.replace(secret, REDACTED)
     text = _USERINFO.sub(f"{REDACTED}@", text)
+    text = _QUOTED_KEY.sub(rf"\g<1>{REDACTED}", text)
     return _KEY_LIKE.sub(f"sk-{REDACTED}", text)
 
 
