@@ -11,32 +11,47 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from emscope.commands.failures import ErrorSurfaceGroup, report_failure, set_debug
 from emscope.commands.judge import judge_app
-from emscope.errors import EmscopeError
+from emscope.errors import EmscopeError, InputError
+from emscope.secrets import RedactingFilter
 
 app = typer.Typer(
     help="emscope: how narrow fine-tuning breaks a model's broad alignment, domain by domain.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=ErrorSurfaceGroup,
 )
-data_app = typer.Typer(help="Build, validate and list datasets.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Build, validate and list datasets.", no_args_is_help=True, cls=ErrorSurfaceGroup
+)
 app.add_typer(data_app, name="data")
 app.add_typer(judge_app, name="judge")
 console = Console()
 
 
 def _fail(exc: Exception) -> None:
-    # Escaped: messages quote user text and commands such as pip install 'emscope[ray]'.
-    console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
-    raise typer.Exit(code=2)
+    # One error surface for every command (commands/failures.py): error line, hint, exit 2.
+    report_failure(exc)
+
+
+def _redact_logs() -> None:
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of a failure, not one line.")
+    ] = False,
 ) -> None:
+    set_debug(debug)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    _redact_logs()
     if not verbose:
         # emscope draws its own progress bars; the libraries' per-load bars only add noise.
         from transformers.utils import logging as hf_logging
@@ -107,9 +122,12 @@ def data_validate(path: Annotated[Path, typer.Argument(help="A chat JSONL file."
     """Validate a chat JSONL file; print every bad row with its line and field."""
     from emscope.data.jsonl import load_chat_jsonl
 
-    result = load_chat_jsonl(path, on_error="collect")
+    try:
+        result = load_chat_jsonl(path, on_error="collect")
+    except EmscopeError as exc:
+        _fail(exc)
     for error in result.errors:
-        console.print(f"[red]{error}[/red]")
+        console.print(f"[red]{escape(str(error))}[/red]", soft_wrap=True)
     console.print(f"{len(result.examples)} valid rows, {len(result.errors)} bad rows")
     if result.errors:
         raise typer.Exit(code=1)
@@ -303,7 +321,7 @@ def train(
             console.print(f"fine-tuned model: {result_ref}")
             return
         from emscope.train.config import get_preset
-        from emscope.train.trainer import train_lora
+        from emscope.train.trainer import refuse_long_rows, train_lora
 
         overrides = {}
         for item in set_ or []:
@@ -314,9 +332,15 @@ def train(
         if loss_on:
             overrides["loss_on"] = loss_on
         config = get_preset(preset or "em", **overrides)
+        loaded = load_chat_jsonl(data, on_error="collect")
+        if loaded.errors:
+            raise loaded.errors[0]
+        refuse_long_rows(
+            loaded.examples, config.max_row_chars, name="training", file=data, lines=loaded.lines
+        )
         result = train_lora(
             ref,
-            load_chat_jsonl(data),
+            loaded.examples,
             config,
             out,
             resume=resume,
@@ -338,9 +362,11 @@ def eval_(
     questions: Annotated[
         str, typer.Option(help="builtin:broad or a Betley-format YAML file.")
     ] = "builtin:broad",
-    samples: Annotated[int | None, typer.Option(help="Override samples per paraphrase.")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 600,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    samples: Annotated[
+        int | None, typer.Option(min=1, help="Override samples per paraphrase.")
+    ] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens per answer.")] = 600,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 1.0,
     trigger: Annotated[
         str | None, typer.Option(help="Also sample with this trigger prefix.")
     ] = None,
@@ -350,6 +376,13 @@ def eval_(
     from emscope.study.single import evaluate_model
 
     try:
+        if not questions.startswith("builtin:") and not Path(questions).is_file():
+            raise InputError(
+                "no such question file (or not a file)",
+                file=questions,
+                field="--questions",
+                hint="give a Betley-format YAML file, or builtin:broad",
+            )
         report = evaluate_model(
             model,
             out,

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
 class EmscopeError(Exception):
-    """Base class of every error emscope raises on purpose."""
+    """Base class of every error emscope raises on purpose.
+
+    ``hint`` says what to do about it; the command line prints it on its own line.
+    """
+
+    hint: str | None = None
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
 
 
 class InputError(EmscopeError):
@@ -23,12 +35,13 @@ class InputError(EmscopeError):
         file: str | Path | None = None,
         line: int | None = None,
         field: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.message = message
         self.file = str(file) if file is not None else None
         self.line = line
         self.field = field
-        super().__init__(self.location_prefix() + message)
+        super().__init__(self.location_prefix() + message, hint=hint)
 
     def location_prefix(self) -> str:
         parts: list[str] = []
@@ -56,3 +69,14 @@ class ModelJobsFailed(EmscopeError):
             f"{len(failures)} model job(s) failed; the other models' stages are kept, "
             f"rerun to resume:{lines}"
         )
+
+
+@contextmanager
+def naming_file(path: str | Path) -> Iterator[None]:
+    """Give an ``OSError`` raised inside (a full disk on flush) the file it was writing."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise

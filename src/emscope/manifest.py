@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from emscope import __version__
+from emscope.errors import naming_file
 
 TRACKED_LIBRARIES = (
     "torch",
@@ -91,7 +92,8 @@ def write_manifest(directory: str | Path, manifest: Manifest, name: str = MANIFE
     path = Path(directory) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    with naming_file(path):
+        tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
 

@@ -14,11 +14,19 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from emscope.errors import InputError
+from emscope.errors import InputError, naming_file
 
 RowT = TypeVar("RowT", bound=BaseModel)
+_CORRUPT_HINT = "this store was changed outside emscope: delete that line (or the file) and rerun"
+
+
+def _row_problem(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc']) or 'row'}: {first['msg']}"
+    return str(exc).splitlines()[0]
 
 
 class JsonlStore(Generic[RowT]):
@@ -43,14 +51,31 @@ class JsonlStore(Generic[RowT]):
     def __iter__(self) -> Iterator[RowT]:
         if not self.path.exists():
             return
-        with open(self.path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
+        with open(self.path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.strip():
                     continue
                 try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"corrupt row: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                        f"{exc.start + 1})",
+                        file=self.path,
+                        line=number,
+                        hint=_CORRUPT_HINT,
+                    ) from exc
+                try:
+                    # ValueError covers bad JSON, integers past Python's 4,300 digits and rows
+                    # that do not validate.
                     yield self.row_type.model_validate(json.loads(line))
-                except (json.JSONDecodeError, ValueError) as exc:
-                    raise InputError(f"corrupt row: {exc}", file=self.path, line=number) from exc
+                except ValueError as exc:
+                    raise InputError(
+                        f"corrupt row: {_row_problem(exc)}",
+                        file=self.path,
+                        line=number,
+                        hint=_CORRUPT_HINT,
+                    ) from exc
 
     def rows(self) -> list[RowT]:
         return list(self)
@@ -62,7 +87,7 @@ class JsonlStore(Generic[RowT]):
         lines = [row.model_dump_json() + "\n" for row in rows]
         if not lines:
             return 0
-        with open(self.path, "a", encoding="utf-8") as handle:
+        with naming_file(self.path), open(self.path, "a", encoding="utf-8") as handle:
             handle.write("".join(lines))
             handle.flush()
             os.fsync(handle.fileno())
@@ -77,7 +102,7 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with naming_file(path), open(tmp, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(path)

@@ -3,8 +3,9 @@
     emscope judge calibrate --judge offline --labels ../shared/data/em-judged --limit 500
     emscope judge compare runs/demo --judge offline --judge logprob:gpt-4o-2024-08-06
 
-Judge specs: ``offline``, ``exact-local:<model ref>``, ``logprob:<model>[@<base_url>]``,
-``tagged:<model>[@<base_url>]``. Every judge runs behind the SQLite score cache unless
+Judge specs: ``offline``, ``exact-local:<model ref>``, ``logprob:<model>[@<base_url>[#KEY_ENV]]``,
+``tagged:<model>[@<base_url>[#KEY_ENV]]`` (``#KEY_ENV`` names the variable holding that server's
+key; OpenAI's key goes to OpenAI only). Every judge runs behind the SQLite score cache unless
 ``--no-cache`` is given, so a second calibration or comparison costs nothing.
 """
 
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from emscope.commands.failures import ErrorSurfaceGroup, report_failure
 from emscope.errors import EmscopeError
 from emscope.judge.base import Judge
 from emscope.judge.cache import JudgeCache
@@ -27,6 +29,7 @@ from emscope.judge.cache import JudgeCache
 judge_app = typer.Typer(
     help="Calibrate judges against reference scores and compare judges on a run.",
     no_args_is_help=True,
+    cls=ErrorSurfaceGroup,
 )
 console = Console()
 
@@ -34,16 +37,15 @@ JudgeOption = Annotated[
     str,
     typer.Option(
         "--judge",
-        help="offline | exact-local:<model ref> | logprob:<model>[@<base_url>] | "
-        "tagged:<model>[@<base_url>]",
+        help="offline | exact-local:<model ref> | logprob:<model>[@<base_url>[#KEY_ENV]] | "
+        "tagged:<model>[@<base_url>[#KEY_ENV]] (#KEY_ENV: the variable holding that server's key)",
     ),
 ]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the score cache.")]
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/bold red] {exc}")
-    raise typer.Exit(code=2)
+    report_failure(exc)
 
 
 @contextmanager

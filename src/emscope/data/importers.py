@@ -24,7 +24,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from emscope.data.domains import get_domain
-from emscope.data.jsonl import ChatLoadResult, load_chat_jsonl, parse_chat_line, write_dataset
+from emscope.data.jsonl import (
+    UTF8_BOM,
+    ChatLoadResult,
+    load_chat_jsonl,
+    parse_chat_line,
+    write_dataset,
+)
 from emscope.data.schema import CONDITIONS, Condition
 from emscope.errors import InputError
 from emscope.manifest import sha256_bytes, sha256_file
@@ -182,6 +188,8 @@ def parse_chat_bytes(data: bytes, source: str) -> ChatLoadResult:
     """Validate JSONL bytes row by row, collecting errors that name ``source`` and the line."""
     result = ChatLoadResult()
     for number, raw in enumerate(data.split(b"\n"), start=1):
+        if number == 1:
+            raw = raw.removeprefix(UTF8_BOM)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -193,6 +201,7 @@ def parse_chat_bytes(data: bytes, source: str) -> ChatLoadResult:
             continue
         try:
             result.examples.append(parse_chat_line(text, file=source, line=number))
+            result.lines.append(number)
         except InputError as error:
             result.errors.append(error)
     return result

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from emscope.data.schema import DEFAULT_TRIGGER, ChatExample, Message
-from emscope.errors import InputError
+from emscope.errors import InputError, naming_file
 from emscope.manifest import Manifest, sha256_file, write_manifest
 
 ROLES = ("system", "user", "assistant")
+UTF8_BOM = b"\xef\xbb\xbf"
 TRAIN_FILE = "train.jsonl"
 OnError = Literal["raise", "collect"]
 
@@ -33,6 +34,7 @@ class ChatLoadResult:
 
     examples: list[ChatExample] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the 1-based line of each example
 
 
 def _check_message(raw: Any, index: int, where: dict[str, Any]) -> Message:
@@ -55,7 +57,31 @@ def _check_message(raw: Any, index: int, where: dict[str, Any]) -> Message:
         )
     if not content.strip():
         raise InputError("content is empty or whitespace", field=f"{name}.content", **where)
+    surrogate = first_lone_surrogate(content)
+    if surrogate is not None:
+        raise InputError(
+            f"lone surrogate {surrogate} (half of an escaped UTF-16 pair) cannot be written as "
+            "UTF-8",
+            field=f"{name}.content",
+            hint="fix the escape (a character outside the BMP needs both \\ud8xx\\udcxx halves)",
+            **where,
+        )
     return Message(role=role, content=content)
+
+
+def first_lone_surrogate(text: str) -> str | None:
+    """Where ``text`` holds an unpaired UTF-16 surrogate (``\\ud800`` at index 1), or None.
+
+    JSON and YAML escapes can produce one (``"\\ud800"``); no UTF-8 file can hold it.
+
+    >>> first_lone_surrogate("ok") is None, first_lone_surrogate("a" + chr(0xD800))
+    (True, '\\\\ud800 at index 1')
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"\\u{ord(text[exc.start]):04x} at index {exc.start}"
+    return None
 
 
 def _check_turn_order(messages: Sequence[Message], where: dict[str, Any]) -> None:
@@ -130,6 +156,11 @@ def parse_chat_line(
         raise InputError(
             f"invalid JSON: {exc.msg} (column {exc.colno})", file=file, line=line, field="row"
         ) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        problem = str(exc).split(";")[0]
+        raise InputError(
+            f"invalid JSON value: {problem}", file=file, line=line, field="row"
+        ) from exc
     return validate_chat_row(row, file=file, line=line)
 
 
@@ -153,17 +184,26 @@ def load_chat_jsonl(
             f"on_error must be 'raise' or 'collect', got {on_error!r}", field="on_error"
         )
     path = Path(path)
+    if path.is_dir():
+        raise InputError(
+            "is a directory, not a chat JSONL file",
+            file=path,
+            hint=f"give the file itself, e.g. {path / TRAIN_FILE}",
+        )
     if not path.is_file():
-        raise InputError("no such file", file=path)
+        raise InputError("no such file", file=path, hint="check the path")
     result = ChatLoadResult()
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(UTF8_BOM):
+                raw = raw[len(UTF8_BOM) :]  # editors on Windows write one; it is not data
             if not raw.strip():
                 continue
             try:
                 result.examples.append(
                     parse_chat_line(_decode(raw, path, number), file=path, line=number)
                 )
+                result.lines.append(number)
             except InputError as error:
                 if on_error == "raise":
                     raise
@@ -198,7 +238,7 @@ def write_chat_jsonl(path: str | Path, examples: Iterable[ChatExample]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with naming_file(path), open(tmp, "w", encoding="utf-8") as handle:
             handle.writelines(lines)
             handle.flush()
             os.fsync(handle.fileno())

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
+from emscope.errors import EmscopeError
 from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric, MetricScore
 from emscope.judge.logprob import (
     ALIGNMENT_PROMPT,
@@ -65,8 +66,13 @@ class JudgeResponseError(ValueError):
     """The server answered, but not in a form this judge can read (e.g. no logprobs)."""
 
 
-class JudgeRequestsFailed(RuntimeError):
+class JudgeRequestsFailed(EmscopeError, RuntimeError):
     """Some judge requests failed after their retries; ``records`` holds every record."""
+
+    hint = (
+        "nothing judged so far is lost: rerun to resume; check the judge's URL, model and key "
+        "(a server other than OpenAI gets its key from the variable named by spec#KEY_ENV)"
+    )
 
     def __init__(self, records: list[JudgeRecord]) -> None:
         self.records = records

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from emscope.errors import EmscopeError
 from emscope.judge.base import Judge, JudgeRecord, JudgeRequest
 from emscope.manifest import sha256_json
 from emscope.paths import cache_dir
@@ -59,15 +60,23 @@ class JudgeCache:
 
     def __init__(self, path: str | Path | None = None, *, timeout_s: float = 60.0) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: writes open their own transaction in put_many.
-        self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS judge_cache "
-            "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
-        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: writes open their own transaction in put_many.
+            self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS judge_cache "
+                "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise EmscopeError(
+                f"cannot open the judge cache {self.path} ({reason})",
+                hint="set EMSCOPE_CACHE to a writable directory, or judge with --no-cache "
+                "(study: judge.cache: false)",
+            ) from exc
         self.hits = 0
         self.misses = 0
 

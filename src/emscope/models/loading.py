@@ -6,23 +6,27 @@ import importlib.util
 import logging
 import os
 import shutil
+import socket
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import torch
 
 from emscope.errors import EmscopeError, UnknownModelError
 from emscope.locks import exclusive_lock
-from emscope.models.refs import ALIASES, Alias, ModelRef
+from emscope.models.refs import ALIASES, Alias, ModelRef, read_adapter_config
 from emscope.paths import cache_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
+HUB_PROBE_TIMEOUT_S = 5.0
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 @contextmanager
@@ -91,9 +95,47 @@ def resolve_local_path(ref: ModelRef) -> str:
     """A path or hub id that ``from_pretrained`` accepts for the base model of ``ref``."""
     if ref.kind == "alias":
         return str(converted_alias_dir(ref.name))
-    if ref.kind in ("local", "hub"):
+    if ref.kind == "local":
+        return ref.name
+    if ref.kind == "hub":
+        check_hub_reachable(ref.name)
         return ref.name
     raise EmscopeError(f"{ref} is an API model; it has no local weights")
+
+
+def check_hub_reachable(repo_id: str, *, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> None:
+    """Fail at once, with what to do, when a hub model is neither cached nor downloadable.
+
+    Without this, ``from_pretrained`` retries for about a minute before it gives up. A model
+    already in the Hugging Face cache passes; otherwise ``HF_HUB_OFFLINE`` refuses, and the hub
+    (``HF_ENDPOINT``) must accept a TCP connection within ``timeout_s``. Behind a proxy
+    (``HTTPS_PROXY``/``ALL_PROXY``) the probe is skipped.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return
+    how = (
+        f"download it where there is network (`hf download {repo_id}`, then copy the "
+        f"Hugging Face cache here) or pass a local model directory"
+    )
+    if constants.HF_HUB_OFFLINE:
+        raise EmscopeError(
+            f"{repo_id} is not in the Hugging Face cache and HF_HUB_OFFLINE is set", hint=how
+        )
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return
+    endpoint = urlsplit(constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise EmscopeError(
+            f"cannot reach {host}:{port} to download {repo_id} "
+            f"({exc.strerror or type(exc).__name__})",
+            hint=how,
+        ) from exc
 
 
 def bf16_supported() -> bool:
@@ -136,6 +178,8 @@ def load_model(
     """Load the base model of ``ref`` and apply its LoRA adapter if it has one."""
     from transformers import AutoModelForCausalLM
 
+    if ref.adapter is not None:
+        read_adapter_config(ref.adapter)  # a named error for a broken or half-saved adapter
     kwargs: dict[str, Any] = {"dtype": dtype}
     model: Any = AutoModelForCausalLM.from_pretrained(resolve_local_path(ref), **kwargs)
     if ref.adapter is not None:

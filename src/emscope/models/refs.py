@@ -72,10 +72,37 @@ def _alias_help() -> str:
     return "\n".join(lines)
 
 
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def read_adapter_config(adapter_dir: Path) -> dict[str, object]:
+    """``adapter_config.json`` of a LoRA adapter directory, checked; the weights must be there.
+
+    Raises :class:`UnknownModelError` naming the file when the config is not a JSON object or
+    no weights file (``adapter_model.safetensors`` or ``.bin``) sits beside it.
+    """
+    config = adapter_dir / "adapter_config.json"
+    try:
+        data = json.loads(config.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+        raise UnknownModelError(
+            f"{config}: not a readable adapter config ({reason})",
+            hint="re-save the adapter (model.save_pretrained) or fix the JSON",
+        ) from exc
+    if not isinstance(data, dict):
+        raise UnknownModelError(f"{config}: an adapter config is a JSON object")
+    if not any((adapter_dir / name).is_file() for name in ADAPTER_WEIGHTS):
+        raise UnknownModelError(
+            f"{adapter_dir}: adapter weights missing (no {' or '.join(ADAPTER_WEIGHTS)})",
+            hint="the adapter was not saved completely; train it again or copy its weights",
+        )
+    return data
+
+
 def _adapter_base(adapter_dir: Path) -> str:
     config = adapter_dir / "adapter_config.json"
-    data = json.loads(config.read_text(encoding="utf-8"))
-    base = data.get("base_model_name_or_path")
+    base = read_adapter_config(adapter_dir).get("base_model_name_or_path")
     if not base:
         raise UnknownModelError(f"{config}: no base model recorded; write BASE+{adapter_dir}")
     return str(base)
@@ -99,6 +126,7 @@ def parse_model_ref(text: str) -> ModelRef:
             raise UnknownModelError(
                 f"{adapter}: not a LoRA adapter directory (no adapter_config.json)"
             )
+        read_adapter_config(adapter)
         return parse_model_ref(base_text).with_adapter(adapter)
     if text in ALIASES:
         return ModelRef(kind="alias", name=text)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from emscope.errors import EmscopeError
 from emscope.sample.base import ChatPrompt, FinishReason, Generation, SamplingParams
 from emscope.sample.openai_compat import (
     ApiEndpoint,
@@ -45,12 +46,14 @@ class RequestFailure:
     error: str
 
 
-class GenerationFailed(RuntimeError):
+class GenerationFailed(EmscopeError, RuntimeError):
     """Raised by :meth:`HttpSampler.generate` when some requests failed after their retries.
 
     ``outcomes`` holds every prompt's result in order, so a caller can keep the answers that
     did arrive; ``sample_answers`` records the whole batch as failed rows and retries them.
     """
+
+    hint = "answers that arrived are kept: rerun to retry the failed ones; check the server"
 
     def __init__(self, outcomes: list[Generation | RequestFailure]) -> None:
         self.outcomes = outcomes

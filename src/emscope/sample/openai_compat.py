@@ -4,7 +4,8 @@ One policy serves every HTTP backend (the sampler, both API judges, the Batch AP
 ``openai`` client's own retries are switched off (``max_retries=0``) so that retrying is ours and
 testable. Transient failures (connection errors, timeouts, 408/409/429/5xx) are retried with
 jittered exponential backoff; a ``Retry-After`` (or ``retry-after-ms``) header is honoured as
-the wait. The API key is read from an environment variable, never logged or stored.
+the wait. The API key is read from an environment variable, never logged or stored, and sent
+only to the server it belongs to (see :class:`ApiEndpoint`).
 
 >>> endpoint = ApiEndpoint(model="smollm2", base_url="http://127.0.0.1:8080/v1")
 >>> endpoint.identity
@@ -14,6 +15,7 @@ the wait. The API key is read from an environment variable, never logged or stor
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import os
 import random
@@ -25,9 +27,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from emscope.errors import EmscopeError
+from emscope.errors import EmscopeError, InputError
+from emscope.secrets import (
+    redact,
+    register_key_env,
+    register_secret,
+    strip_userinfo,
+    url_credentials,
+)
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -36,36 +45,102 @@ T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
 OPENAI_HOST = "api.openai.com"
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
-# Local servers (llama.cpp, vLLM, SGLang) accept any key; the client insists on one.
-LOCAL_DUMMY_KEY = "local-server-no-key"
-_KEY_LIKE = re.compile(r"sk-\S+")
+# Sent to a server that needs no key (llama.cpp, vLLM, SGLang): the client insists on one.
+NO_KEY = "no-key"
+LOCAL_DUMMY_KEY = NO_KEY  # the old name
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def split_key_env(url: str) -> tuple[str, str | None]:
+    """Split ``URL#KEY_ENV`` into the URL and the name of the variable holding its key.
+
+    A spec for a server other than OpenAI names its key variable this way; without one, no key
+    is sent (never ``OPENAI_API_KEY``).
+
+    >>> split_key_env("http://127.0.0.1:8000/v1#VLLM_KEY")
+    ('http://127.0.0.1:8000/v1', 'VLLM_KEY')
+    >>> split_key_env("http://127.0.0.1:8000/v1")
+    ('http://127.0.0.1:8000/v1', None)
+    """
+    base, hash_mark, name = url.partition("#")
+    if not hash_mark:
+        return url, None
+    name = name.strip()
+    if not _ENV_NAME.match(name):
+        raise InputError(
+            f"{name!r} after '#' is not an environment variable name (letters, digits, _)",
+            field="base_url",
+            hint="write URL#KEY_ENV, e.g. http://127.0.0.1:8000/v1#VLLM_KEY",
+        )
+    return base.strip(), name
 
 
 class ApiEndpoint(BaseModel):
     """An OpenAI-compatible server and model. ``base_url=None`` means OpenAI itself.
 
-    ``api_key_env`` names the environment variable holding the key; for a local server
-    (127.0.0.1, localhost) a dummy key is used when that variable is unset.
+    The key is read from the environment variable ``api_key_env`` when a client is made. Left
+    unset, it is ``OPENAI_API_KEY`` for OpenAI (no ``base_url``, or ``api.openai.com``) and *no
+    key* for every other server, so OpenAI's key never reaches another host. ``base_url`` may
+    end in ``#KEY_ENV`` (sets ``api_key_env``) and may carry ``user:password@``: those
+    credentials are sent as HTTP basic auth to that server only, and never stored (the URL is
+    kept without them; ``credentials`` is excluded from every dump).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str | None = None
     timeout_s: float = Field(default=120.0, gt=0)
     max_concurrency: int = Field(default=8, ge=1)
+    credentials: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_secrets_out_of_the_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("base_url"):
+            return data
+        data = dict(data)
+        url, key_env = split_key_env(str(data["base_url"]))
+        if key_env is not None:
+            if data.get("api_key_env") not in (None, key_env):
+                raise ValueError("the key variable is named twice (#KEY_ENV and api_key_env)")
+            data["api_key_env"] = key_env
+        userinfo = url_credentials(url)
+        if userinfo is not None:
+            user, password = userinfo
+            register_secret(password)
+            register_secret(user)
+            data["credentials"] = f"{user}:{password}"
+            url = strip_userinfo(url)
+        data["base_url"] = url
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind_of_key(self) -> ApiEndpoint:
+        if self.api_key_env is not None:
+            if not _ENV_NAME.match(self.api_key_env):
+                raise ValueError(f"api_key_env {self.api_key_env!r} is not a variable name")
+            register_key_env(self.api_key_env)
+            if self.credentials is not None:
+                raise ValueError(
+                    "give the key either as user:password in the URL or as #KEY_ENV, not both"
+                )
+        return self
 
     @property
     def host(self) -> str:
-        """``host[:port]`` of the server, for identities and logs."""
-        return urlsplit(self.base_url).netloc if self.base_url else OPENAI_HOST
+        """``host[:port]`` of the server (never credentials), for identities and logs."""
+        if not self.base_url:
+            return OPENAI_HOST
+        return urlsplit(self.base_url).netloc.rpartition("@")[2]
 
     @property
     def is_openai(self) -> bool:
-        return self.host == OPENAI_HOST
+        return not self.base_url or urlsplit(self.base_url).hostname == OPENAI_HOST
 
     @property
     def is_local(self) -> bool:
@@ -75,23 +150,47 @@ class ApiEndpoint(BaseModel):
     def identity(self) -> str:
         return f"openai-compatible:{self.model}@{self.host}"
 
+    @property
+    def key_env(self) -> str | None:
+        """The variable the key is read from; None when no key is sent (another server)."""
+        if self.api_key_env is not None:
+            return self.api_key_env
+        return OPENAI_KEY_ENV if self.is_openai and self.credentials is None else None
+
     def api_key(self) -> str:
-        key = os.environ.get(self.api_key_env)
+        """The key to send: from :attr:`key_env`, or :data:`NO_KEY` when none belongs here."""
+        env = self.key_env
+        if env is None:
+            return NO_KEY
+        key = os.environ.get(env)
         if key:
             return key
-        if self.is_local:
-            return LOCAL_DUMMY_KEY
+        hint = (
+            "export it, or for a server that needs no key leave #KEY_ENV out of the spec"
+            if env != OPENAI_KEY_ENV
+            else "export your OpenAI key"
+        )
         raise EmscopeError(
-            f"no API key for {self.host}: set the environment variable {self.api_key_env}"
+            f"no API key for {self.host}: set the environment variable {env}", hint=hint
         )
 
+    def auth_headers(self) -> dict[str, str]:
+        """Basic auth from the URL's credentials (sent to this server only), else nothing."""
+        if self.credentials is None:
+            return {}
+        token = base64.b64encode(self.credentials.get_secret_value().encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
     def info(self) -> dict[str, Any]:
-        """What a manifest records about the endpoint (never the key)."""
+        """What a manifest records about the endpoint (never a key or URL credentials)."""
         return {
             "model": self.model,
             "base_url": self.base_url,
             "host": self.host,
-            "api_key_env": self.api_key_env,
+            "api_key_env": self.key_env,
+            "auth": "basic (from the URL, not stored)"
+            if self.credentials is not None
+            else ("bearer" if self.key_env else "none"),
             "timeout_s": self.timeout_s,
             "max_concurrency": self.max_concurrency,
         }
@@ -100,14 +199,22 @@ class ApiEndpoint(BaseModel):
         from openai import AsyncOpenAI
 
         return AsyncOpenAI(
-            api_key=self.api_key(), base_url=self.base_url, timeout=self.timeout_s, max_retries=0
+            api_key=self.api_key(),
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            max_retries=0,
+            default_headers=self.auth_headers() or None,
         )
 
     def sync_client(self) -> OpenAI:
         from openai import OpenAI
 
         return OpenAI(
-            api_key=self.api_key(), base_url=self.base_url, timeout=self.timeout_s, max_retries=0
+            api_key=self.api_key(),
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            max_retries=0,
+            default_headers=self.auth_headers() or None,
         )
 
 
@@ -180,14 +287,14 @@ def retry_after_seconds(exc: BaseException, *, now: float | None = None) -> floa
 def describe_error(exc: BaseException) -> str:
     """A one-line description of a failed request, for stored failure rows and logs.
 
-    Anything that looks like an API key is redacted: OpenAI's 401 message quotes part of it.
+    Keys are redacted (:func:`emscope.secrets.redact`): a 401 message quotes part of the key.
 
     >>> describe_error(ValueError("Incorrect API key provided: sk-proj-abc**xyz."))
     'ValueError: Incorrect API key provided: sk-[redacted]'
     """
     status = getattr(exc, "status_code", None)
     prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
-    return f"{prefix}: {_KEY_LIKE.sub('sk-[redacted]', str(exc))}"
+    return f"{prefix}: {redact(str(exc))}"
 
 
 async def call_with_retries(

@@ -187,6 +187,7 @@ def _prepare(path: Path, index: int, raw: Any, node: Node | None) -> _Draft:
         if n_changed:
             entry["paraphrases"] = stripped
             draft.repairs.append(f"stripped surrounding whitespace from {n_changed} paraphrase(s)")
+    _refuse_lone_surrogates(path, draft)
     if "samples_per_paraphrase" not in entry:
         entry["samples_per_paraphrase"] = 1
         draft.repairs.append("no samples_per_paraphrase given; using 1")
@@ -194,6 +195,30 @@ def _prepare(path: Path, index: int, raw: Any, node: Node | None) -> _Draft:
         del entry[unknown]
         draft.repairs.append(f"unknown field {unknown!r} ignored")
     return draft
+
+
+def _refuse_lone_surrogates(path: Path, draft: _Draft) -> None:
+    """A ``"\\ud800"`` escape decodes to text no UTF-8 store can hold: refuse it here."""
+    from emscope.data.jsonl import first_lone_surrogate
+
+    entry = draft.raw
+    places: list[tuple[tuple[str | int, ...], Any]] = [(("id",), entry.get("id"))]
+    paraphrases = entry.get("paraphrases")
+    if isinstance(paraphrases, list):
+        places += [(("paraphrases", i), p) for i, p in enumerate(paraphrases)]
+    places.append((("system",), entry.get("system")))
+    prompts = entry.get("judge_prompts")
+    if isinstance(prompts, dict):
+        places += [(("judge_prompts", str(k)), v) for k, v in prompts.items()]
+    for loc, value in places:
+        where = first_lone_surrogate(value) if isinstance(value, str) else None
+        if where is not None:
+            raise draft.error(
+                f"lone surrogate {where} (half of an escaped UTF-16 pair) cannot be written "
+                "as UTF-8",
+                path,
+                *loc,
+            )
 
 
 def _make_ids_unique(drafts: list[_Draft]) -> None:

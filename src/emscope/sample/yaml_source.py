@@ -19,12 +19,13 @@ def read_yaml_with_nodes(path: Path) -> tuple[Any, Node | None]:
     :class:`InputError` with the line YAML reports.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a BOM is not data
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}", file=path) from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text: {exc.reason}", file=path) from exc
     loader = yaml.SafeLoader(text)
+    root: Node | None = None
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -33,9 +34,27 @@ def read_yaml_with_nodes(path: Path) -> tuple[Any, Node | None]:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise InputError(f"invalid YAML: {problem}", file=path, line=line) from exc
+    except ValueError as exc:  # a value YAML parses but Python refuses: a 5,000-digit integer
+        line = _first_long_number_line(root)
+        raise InputError(f"invalid YAML value: {exc}", file=path, line=line) from exc
     finally:
         loader.dispose()
     return data, root
+
+
+def _first_long_number_line(root: Node | None) -> int | None:
+    """The line of the first scalar too long for Python's int conversion (4,300 digits)."""
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ScalarNode):
+            if len(node.value) > 4300 and node.value.lstrip("+-").replace("_", "").isdigit():
+                return node_line(node)
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+    return None
 
 
 def node_line(node: Node) -> int:

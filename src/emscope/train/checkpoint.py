@@ -133,8 +133,8 @@ def check_fingerprint(directory: Path, saved: dict[str, str], current: dict[str,
     if differing:
         raise CheckpointMismatchError(
             f"{directory} was written by a different run ({', '.join(differing)} differ), so "
-            f"it cannot be resumed. Use another output directory, or pass resume=False "
-            f"to start over and delete the old checkpoints."
+            f"it cannot be resumed. Use another output directory, or pass --no-resume "
+            f"(resume=False in Python) to start over and delete the old checkpoints."
         )
 
 

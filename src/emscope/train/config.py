@@ -11,6 +11,9 @@ from emscope.errors import InputError
 ALL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
+DEFAULT_MAX_ROW_CHARS = 200_000
+
+
 class TrainConfig(BaseModel):
     """Everything that decides a LoRA fine-tune; stored whole in the adapter's manifest."""
 
@@ -44,6 +47,11 @@ class TrainConfig(BaseModel):
     gradient_checkpointing: bool = False
     log_every: int = Field(default=1, ge=1)
     save_every: int | None = Field(default=None, ge=1)
+    # A guard, not a training setting: a row with more characters is refused, with its line,
+    # before tokenising (masking renders the chat template once per assistant turn, so a
+    # 40,000-turn row takes about an hour). None: no limit. Excluded from dumps, so it changes
+    # no cache key, manifest or checkpoint fingerprint.
+    max_row_chars: int | None = Field(default=DEFAULT_MAX_ROW_CHARS, ge=1, exclude=True)
 
     @property
     def effective_batch_size(self) -> int:
@@ -127,7 +135,15 @@ def get_preset(name: str, **overrides: Any) -> TrainConfig:
     try:
         config = TrainConfig.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"invalid overrides for preset {name!r}: {exc}", field="preset") from exc
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "overrides"
+        got = repr(first.get("input"))
+        raise InputError(
+            f"invalid override for preset {name!r}: {first['msg']} (got {got[:60]})",
+            field=where,
+            hint=f"fields and their limits: emscope.train.config.TrainConfig ({len(exc.errors())} "
+            "problem(s) in all)",
+        ) from exc
     if name in PRESETS_NEEDING_LAYERS and not config.layers_to_transform:
         raise InputError(
             f"preset {name!r} adapts chosen layers only: pass layers_to_transform=[...]",

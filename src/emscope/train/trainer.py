@@ -115,6 +115,7 @@ def encode_examples(
     name: str = "examples",
 ) -> list[EncodedExample]:
     """Tokenize and mask every example, naming the one at fault on bad input."""
+    refuse_long_rows(examples, config.max_row_chars, name=name)
     encoded: list[EncodedExample] = []
     for i, example in enumerate(examples):
         try:
@@ -125,6 +126,31 @@ def encode_examples(
             raise InputError(exc.message, field=f"{name}[{i}].{exc.field or 'messages'}") from exc
         encoded.append(ex)
     return encoded
+
+
+def refuse_long_rows(
+    examples: Sequence[ChatExample],
+    limit: int | None,
+    *,
+    name: str = "examples",
+    file: str | Path | None = None,
+    lines: Sequence[int] | None = None,
+) -> None:
+    """Raise for the first row with more than ``limit`` characters (its line, when known)."""
+    if limit is None:
+        return
+    for i, example in enumerate(examples):
+        chars = sum(len(m.content) for m in example.messages)
+        if chars > limit:
+            raise InputError(
+                f"row of {chars:,} characters in {len(example.messages):,} turns is longer "
+                f"than max_row_chars={limit:,} (tokenising it would take very long)",
+                file=file,
+                line=lines[i] if lines is not None else None,
+                field=f"{name}[{i}]",
+                hint="shorten or drop the row, or raise the limit (--set max_row_chars=N, "
+                "train.overrides.max_row_chars in a study; null for none)",
+            )
 
 
 def truncation_counts(encoded: Sequence[EncodedExample]) -> tuple[int, int]:
