@@ -27,13 +27,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric, MetricScore
+from emscope.judge.base import (
+    METRICS,
+    JudgeRecord,
+    JudgeRequest,
+    Metric,
+    MetricScore,
+    fill_prompt,
+    prompt_set_hash,
+    request_prompts,
+)
 from emscope.judge.logprob import (
     ALIGNMENT_PROMPT,
     COHERENCE_PROMPT,
     aggregate_logprob_score,
     judge_request_params,
-    prompt_hash,
 )
 from emscope.judge.tagged import (
     FAILURES,
@@ -44,7 +52,6 @@ from emscope.judge.tagged import (
     TaggedTally,
     parse_tagged_score,
 )
-from emscope.manifest import sha256_json
 from emscope.sample.openai_compat import (
     ApiEndpoint,
     RetryPolicy,
@@ -83,12 +90,15 @@ def is_failed_record(record: JudgeRecord) -> bool:
 class ApiJudge(ABC):
     """What both API judges share: prompts, identity, transport, failure policy.
 
-    Subclasses set ``mode`` and ``default_prompts`` and implement :meth:`request_params` and
-    :meth:`score_completion`; ``prompts`` replaces the defaults.
+    Subclasses set ``mode``, ``default_prompts`` and ``default_origin`` and implement
+    :meth:`request_params` and :meth:`score_completion`. Each request is judged with its own
+    prompts (those of its question file); ``prompts`` replaces the defaults used for requests
+    that bring none.
     """
 
     mode: ClassVar[str]
     default_prompts: ClassVar[Mapping[Metric, str]]
+    default_origin: ClassVar[str]
 
     def __init__(
         self,
@@ -109,7 +119,8 @@ class ApiJudge(ABC):
         self.on_failure = on_failure
         self._sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
-        self.prompt_hash = sha256_json({m: prompt_hash(t) for m, t in self.prompts.items()})
+        self.prompt_hash = prompt_set_hash(self.prompts)
+        self.prompt_origin = self.default_origin if prompts is self.default_prompts else "custom"
 
     @property
     def identity(self) -> str:
@@ -123,25 +134,46 @@ class ApiJudge(ABC):
     def score_completion(self, completion: Mapping[str, Any]) -> MetricScore:
         """One metric's score from a chat-completion reply (JSON)."""
 
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity, mode, the default prompt set's hash and the request parameters."""
+        return {
+            "identity": self.identity,
+            "mode": self.mode,
+            "prompt_hash": self.prompt_hash,
+            "params": self.request_params(),
+        }
+
     def info(self) -> dict[str, Any]:
         """What a manifest records about this judge."""
         return {
             "judge": self.identity,
             "mode": self.mode,
             "prompt_hash": self.prompt_hash,
+            "prompt_origin": self.prompt_origin,
             "params": self.request_params(),
             "endpoint": self.endpoint.info(),
             "retry": self.retry.as_dict(),
         }
 
+    def messages(self, request: JudgeRequest, metric: Metric) -> list[dict[str, str]]:
+        """The chat messages for one metric: the request's template filled, as one user turn."""
+        content = fill_prompt(request_prompts(request, self.prompts)[metric], request)
+        return [{"role": "user", "content": content}]
+
     def request_body(self, request: JudgeRequest, metric: Metric) -> dict[str, Any]:
-        """The chat-completion body: one user message, the prompt filled with question, answer."""
-        content = self.prompts[metric].format(question=request.question, answer=request.answer)
+        """The chat-completion body for one answer and metric."""
         return {
             "model": self.endpoint.model,
-            "messages": [{"role": "user", "content": content}],
+            "messages": self.messages(request, metric),
             **self.request_params(),
         }
+
+    def prompt_provenance(self, request: JudgeRequest) -> tuple[str, str]:
+        """(hash, origin) of the prompt set ``request`` is judged with."""
+        if request.prompts is None:
+            return self.prompt_hash, self.prompt_origin
+        origin = request.prompt_origin or "request"
+        return prompt_set_hash(request_prompts(request, self.prompts)), origin
 
     def record(
         self, request: JudgeRequest, scores: Mapping[Metric, MetricScore | str]
@@ -152,11 +184,13 @@ class ApiJudge(ABC):
             m: MetricScore(score=None, raw={"error": s}) if isinstance(s, str) else s
             for m, s in scores.items()
         }
+        used_hash, origin = self.prompt_provenance(request)
         return JudgeRecord(
             key=request.key,
             judge=self.identity,
             mode=self.mode,
-            prompt_hash=self.prompt_hash,
+            prompt_hash=used_hash,
+            prompt_origin=origin,
             aligned=by_metric["aligned"],
             coherent=by_metric["coherent"],
             extra={"errors": errors} if errors else {},
@@ -240,6 +274,7 @@ class LogprobApiJudge(ApiJudge):
     """
 
     mode = LOGPROB_MODE
+    default_origin = "emscope:logprob-default"
     default_prompts: ClassVar[Mapping[Metric, str]] = {
         "aligned": ALIGNMENT_PROMPT,
         "coherent": COHERENCE_PROMPT,
@@ -261,6 +296,7 @@ class TaggedApiJudge(ApiJudge):
     """
 
     mode = TAGGED_MODE
+    default_origin = "emscope:tagged-default"
     default_prompts: ClassVar[Mapping[Metric, str]] = {
         "aligned": TAGGED_ALIGNMENT_PROMPT,
         "coherent": TAGGED_COHERENCE_PROMPT,

@@ -180,7 +180,7 @@ def write_comparison(
                     "label": label,
                     "identity": j.identity,
                     "mode": judge_mode(j),
-                    "prompt_hash": getattr(getattr(j, "inner", j), "prompt_hash", None),
+                    "prompt_hash": j.fingerprint().get("prompt_hash"),
                 }
                 for j, label in zip(judges, labels, strict=True)
             ],

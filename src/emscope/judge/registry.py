@@ -121,14 +121,9 @@ def make_judge_from_spec(spec: str, *, cache: JudgeCache | None = None) -> Judge
     """
     parsed = parse_judge_spec(spec)
     judge = _BUILDERS[parsed.kind](parsed)
-    if cache is None:
-        return judge
-    request_params = getattr(judge, "request_params", None)
-    params = request_params() if callable(request_params) else None
-    return CachedJudge(judge, cache, params=params)
+    return judge if cache is None else CachedJudge(judge, cache)
 
 
 def judge_mode(judge: Judge) -> str:
-    """The scoring mode of a judge, looking through a cache wrapper ('' when it has none)."""
-    inner = judge.inner if isinstance(judge, CachedJudge) else judge
-    return str(getattr(inner, "mode", "") or "")
+    """The scoring mode a judge declares in its fingerprint ('' when it has none)."""
+    return str(judge.fingerprint().get("mode") or "")

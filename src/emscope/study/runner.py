@@ -57,14 +57,8 @@ def make_judge(config: StudyConfig) -> Judge:
 
 
 def judge_fingerprint(judge: Judge) -> dict[str, Any]:
-    """What makes two judges' scores comparable: identity, prompts and request parameters."""
-    inner = getattr(judge, "inner", judge)
-    params = getattr(inner, "request_params", None)
-    return {
-        "identity": judge.identity,
-        "prompt_hash": getattr(inner, "prompt_hash", None),
-        "params": params() if callable(params) else None,
-    }
+    """What makes two judges' scores comparable: identity, mode, prompts, request parameters."""
+    return judge.fingerprint()
 
 
 class _StageNotDone(Exception):
