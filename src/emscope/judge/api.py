@@ -47,11 +47,15 @@ from emscope.judge.tagged import (
     FAILURES,
     TAGGED_ALIGNMENT_PROMPT,
     TAGGED_COHERENCE_PROMPT,
+    TAGGED_MAX_TOKENS,
     TAGGED_MODE,
     TAGGED_REQUEST_PARAMS,
+    TAGGED_SYSTEM_MESSAGE,
+    TAGGED_SYSTEM_ORIGIN,
     TaggedTally,
     parse_tagged_score,
 )
+from emscope.manifest import sha256_text
 from emscope.sample.openai_compat import (
     ApiEndpoint,
     RetryPolicy,
@@ -290,9 +294,11 @@ class LogprobApiJudge(ApiJudge):
 class TaggedApiJudge(ApiJudge):
     """The domain paper's judge: ``<reasoning>...</reasoning><score>N</score>``, temperature 0.
 
-    A reply without a usable score is kept with ``score=None`` and the failure kind in
-    ``raw["failure"]``; :attr:`tally` counts outcomes over this judge's lifetime, and
-    :func:`tagged_tally` recounts them from stored records.
+    Each request is a system message (:data:`~emscope.judge.tagged.TAGGED_SYSTEM_MESSAGE`,
+    emscope's wording of the paper's one-liner) and the question file's prompt as the user turn.
+    A reply without a usable score (CODE, REFUSAL, IRRELEVANT, no tag, cut off...) is kept with
+    ``score=None`` and its kind in ``raw["failure"]``; :attr:`tally` counts outcomes over this
+    judge's lifetime, and :func:`tagged_tally` recounts them from stored records.
     """
 
     mode = TAGGED_MODE
@@ -306,15 +312,37 @@ class TaggedApiJudge(ApiJudge):
         self,
         endpoint: ApiEndpoint,
         *,
-        max_tokens: int = int(TAGGED_REQUEST_PARAMS["max_tokens"]),
+        max_tokens: int = TAGGED_MAX_TOKENS,
+        system_message: str | None = TAGGED_SYSTEM_MESSAGE,
         **options: Any,
     ) -> None:
         super().__init__(endpoint, **options)
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         self.max_tokens = max_tokens
+        self.system_message = system_message
         self.tally = TaggedTally()
 
     def request_params(self) -> dict[str, Any]:
         return {**TAGGED_REQUEST_PARAMS, "max_tokens": self.max_tokens, "seed": 0}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """As every API judge's, plus the system message's hash and where its wording is from."""
+        system = self.system_message
+        return {
+            **super().fingerprint(),
+            "system_message_sha256": None if system is None else sha256_text(system),
+            "system_message_origin": (
+                TAGGED_SYSTEM_ORIGIN if system == TAGGED_SYSTEM_MESSAGE else "custom"
+            ),
+        }
+
+    def messages(self, request: JudgeRequest, metric: Metric) -> list[dict[str, str]]:
+        """The system message, then the request's template filled as the user turn."""
+        user = super().messages(request, metric)
+        if self.system_message is None:
+            return user
+        return [{"role": "system", "content": self.system_message}, *user]
 
     def score_completion(self, completion: Mapping[str, Any]) -> MetricScore:
         try:

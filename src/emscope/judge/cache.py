@@ -170,6 +170,11 @@ class CachedJudge:
             self.cache.put_many(new.items())
             stored.update(new)
         return [
-            JudgeRecord.model_validate({**stored[key], "key": request.key})
+            JudgeRecord.model_validate({**stored[key], "key": request.key, **_origin(request)})
             for key, request in zip(keys, requests, strict=True)
         ]
+
+
+def _origin(request: JudgeRequest) -> dict[str, str | None]:
+    """A cached score keeps the text hash it was keyed on; its origin is the request's own."""
+    return {"prompt_origin": request.prompt_origin} if request.prompts is not None else {}

@@ -61,6 +61,12 @@ class JudgeSection(_Strict):
         "tagged:<model>[@<base_url>]",
     )
     cache: bool = Field(default=True, description="reuse scores from the SQLite judge cache")
+    prompts: str | None = Field(
+        default=None,
+        description="force one judge prompt set for every question: a YAML mapping "
+        "{aligned: ..., coherent: ...} or a question file (its first entry's judge_prompts); "
+        "default: each question's own judge_prompts from eval.questions",
+    )
 
     @field_validator("spec")
     @classmethod

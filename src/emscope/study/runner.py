@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from emscope.errors import InputError
-from emscope.judge.base import Judge, JudgeRecord, JudgeRequest
+from emscope.judge.base import Judge, JudgeRecord
 from emscope.manifest import Manifest, sha256_file, sha256_json, write_manifest
 from emscope.models.refs import ModelRef, parse_model_ref
 from emscope.sample.records import SampleRecord
@@ -33,6 +33,7 @@ from emscope.study.plan import ModelJob, plan_jobs
 
 if TYPE_CHECKING:
     from emscope.report.render import ReportSection  # analyses' report sections
+    from emscope.sample.question_prompts import PromptSet
 
 JUDGE_BATCH = 64
 ProgressFn = Callable[[int, int], None]
@@ -99,7 +100,27 @@ class StudyRunner:
         self.base_ref = parse_model_ref(config.model)
         self.questions_path = resolve_questions_path(config.eval.questions)
         self._judge: Judge | None = None
+        self._prompt_sets: dict[str, PromptSet] | None = None
         self._ledger_only = False
+
+    def judge_prompt_sets(self) -> dict[str, PromptSet]:
+        """Question id -> the judge prompts its answers are judged with, and their origin."""
+        from emscope.sample.question_prompts import (
+            forced_judge_prompts,
+            questions_origin,
+            study_prompt_sets,
+        )
+        from emscope.sample.questions import load_questions
+
+        if self._prompt_sets is None:
+            forced_file = self.config.judge.prompts
+            forced = forced_judge_prompts(forced_file) if forced_file else None
+            spec = self.config.eval.questions
+            origin = spec if spec.startswith("builtin:") else questions_origin(spec)
+            self._prompt_sets = study_prompt_sets(
+                load_questions(self.questions_path), origin, forced
+            )
+        return self._prompt_sets
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -317,13 +338,19 @@ class StudyRunner:
         return self._stage(f"sample:{job.tag}.{suffix}", input_hash, work)
 
     def judge(self, job: ModelJob, sample_output: dict[str, Any], suffix: str) -> dict[str, Any]:
+        from emscope.sample.question_prompts import judge_requests_for, prompt_sets_digest
         from emscope.sample.runner import latest_rows
 
         if self._judge is None:
             self._judge = make_judge(self.config)
         judge = self._judge
+        prompt_sets = self.judge_prompt_sets()
         input_hash = sha256_json(
-            {"samples": sample_output["input_hash"], "judge": judge_fingerprint(judge)}
+            {
+                "samples": sample_output["input_hash"],
+                "judge": judge_fingerprint(judge),
+                "prompts": prompt_sets_digest(prompt_sets),
+            }
         )
         samples_path = Path(sample_output["path"])
         path = self.run_dir / "judgements" / f"{job.tag}.{suffix}.jsonl"
@@ -331,12 +358,7 @@ class StudyRunner:
         def work() -> dict[str, Any]:
             samples = latest_rows(JsonlStore(samples_path, SampleRecord))
             store: JsonlStore[JudgeRecord] = _open_store(path, JudgeRecord, input_hash)
-            done = store.keys()
-            todo = [
-                JudgeRequest(key=s.key, question=s.question, answer=s.answer)
-                for s in samples
-                if s.answer is not None and s.error is None and s.key not in done
-            ]
+            todo = judge_requests_for(samples, prompt_sets, skip=store.keys())
             with self._bar(f"judge {job.model} s{job.seed} {suffix}", len(todo)) as bar:
                 for start in range(0, len(todo), JUDGE_BATCH):
                     store.append(judge.judge(todo[start : start + JUDGE_BATCH]))
