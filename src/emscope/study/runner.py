@@ -50,11 +50,29 @@ def resolve_questions_path(spec: str) -> Path:
 def make_judge(config: StudyConfig) -> Judge:
     """The study's judge, behind the SQLite cache unless the study turns it off."""
     from emscope.judge.cache import JudgeCache
-    from emscope.judge.registry import make_judge_from_spec
+    from emscope.judge.registry import JudgeOptions, make_judge_from_spec
 
     return make_judge_from_spec(
-        config.judge.spec, cache=JudgeCache() if config.judge.cache else None
+        config.judge.spec,
+        cache=JudgeCache() if config.judge.cache else None,
+        options=JudgeOptions(max_tokens=config.judge.max_tokens),
     )
+
+
+def shutdown_warnings(config: StudyConfig) -> list[str]:
+    """Provider shutdown-date warnings for the study's API judge and ``openai/`` model.
+
+    Raises :class:`~emscope.judge.shutdown.ModelShutDown` for one past its date.
+    """
+    from emscope.judge.shutdown import check_judge_specs, check_shutdown
+    from emscope.sample.openai_compat import ApiEndpoint
+
+    warnings = check_judge_specs([config.judge.spec])
+    if config.model.startswith("openai/"):
+        endpoint = ApiEndpoint(model=config.model.removeprefix("openai/"))
+        warning = check_shutdown(endpoint, role="study")
+        warnings += [warning] if warning else []
+    return warnings
 
 
 def judge_fingerprint(judge: Judge) -> dict[str, Any]:
@@ -411,6 +429,8 @@ class StudyRunner:
     # -- whole run ---------------------------------------------------------------------------
 
     def run(self) -> Path:
+        for warning in shutdown_warnings(self.config):
+            self.console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "study.yaml").write_text(
             yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
@@ -458,6 +478,8 @@ class StudyRunner:
         datasets: dict[str, dict[str, Any]],
         sections: list[ReportSection] | None = None,
     ) -> Path:
+        from emscope.sample.question_prompts import prompt_provenance
+
         metrics_dir = self.run_dir / "metrics"
         metrics_dir.mkdir(parents=True, exist_ok=True)
         rows.to_csv(metrics_dir / "judged_rows.csv", index=False)
@@ -478,6 +500,8 @@ class StudyRunner:
         provenance = {
             "study": self.config.model_dump(mode="json"),
             "judge": self._judge.identity if self._judge else None,
+            "judge_fingerprint": self._judge.fingerprint() if self._judge else None,
+            "judge_prompts": prompt_provenance(self.judge_prompt_sets()),
             "stage_seconds": {k: round(v, 1) for k, v in self.ledger.timings.items()},
             "libraries": Manifest(kind="probe").libraries,
         }
@@ -507,6 +531,15 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
     if datasets_path.exists() and datasets_path.stat().st_size > 1:
         extra["Datasets"] = pd.read_csv(datasets_path)
     provenance = json.loads((metrics_dir / "provenance.json").read_text(encoding="utf-8"))
+    from emscope.report.judge_tables import judge_outcome_table, prompt_sets_table
+
+    if provenance.get("judge_prompts"):
+        extra["Judge prompts (origin and sha256 of the templates sent)"] = prompt_sets_table(
+            provenance["judge_prompts"]
+        )
+    outcomes = judge_outcome_table(rows)
+    if outcomes is not None:
+        extra["Judge replies without a score (excluded from rates)"] = outcomes
     if sections is None:
         from emscope.study.analyses import analysis_sections
 
@@ -525,6 +558,7 @@ def _count_lines(path: Path) -> int:
 def _judged_frame(
     job: ModelJob, sample_out: dict[str, Any], judge_out: dict[str, Any]
 ) -> pd.DataFrame:
+    from emscope.report.judge_tables import outcome_of
     from emscope.sample.runner import latest_rows
 
     samples = latest_rows(JsonlStore(Path(sample_out["path"]), SampleRecord))
@@ -547,6 +581,9 @@ def _judged_frame(
                 "error": s.error,
                 "aligned": score.aligned.score if score else None,
                 "coherent": score.coherent.score if score else None,
+                "aligned_outcome": outcome_of(score.aligned.raw) if score else None,
+                "coherent_outcome": outcome_of(score.coherent.raw) if score else None,
+                "prompt_origin": score.prompt_origin if score else None,
             }
         )
     return pd.DataFrame.from_records(records)
