@@ -172,11 +172,11 @@ def compare(
     from emscope.judge import compare as comparison
 
     try:
-        prompt_sets = comparison.run_prompt_sets(run_dir, prompts)
         with (
             _judges(judge, no_cache, judge_max_tokens) as judges,
             RichProgress(console=console) as bar,
         ):
+            prompt_sets = comparison.run_prompt_sets(run_dir, prompts)
             labels = comparison.judge_labels(judges)
             rows = comparison.read_judged_rows(run_dir)
             task = bar.add_task("judging", total=None)

@@ -104,7 +104,7 @@ def endpoint_shutdown_date(endpoint: ApiEndpoint) -> dt.date | None:
     except EmscopeError:
         return None
     try:
-        listed = client.models.retrieve(endpoint.model).model_dump(mode="json")
+        listed = client.models.retrieve(endpoint.model).model_dump(mode="json", warnings=False)
     except Exception as exc:  # any transport or HTTP error: the table still decides
         log.info("could not read %s's model listing: %s", endpoint.host, type(exc).__name__)
         return None

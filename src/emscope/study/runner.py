@@ -59,18 +59,19 @@ def make_judge(config: StudyConfig) -> Judge:
     )
 
 
-def shutdown_warnings(config: StudyConfig) -> list[str]:
+def shutdown_warnings(config: StudyConfig, **clock: Any) -> list[str]:
     """Provider shutdown-date warnings for the study's API judge and ``openai/`` model.
 
-    Raises :class:`~emscope.judge.shutdown.ModelShutDown` for one past its date.
+    Raises :class:`~emscope.judge.shutdown.ModelShutDown` for one past its date; ``clock``
+    (``today=``, ``ask=``) is passed to :func:`~emscope.judge.shutdown.check_shutdown`.
     """
     from emscope.judge.shutdown import check_judge_specs, check_shutdown
     from emscope.sample.openai_compat import ApiEndpoint
 
-    warnings = check_judge_specs([config.judge.spec])
+    warnings = check_judge_specs([config.judge.spec], **clock)
     if config.model.startswith("openai/"):
         endpoint = ApiEndpoint(model=config.model.removeprefix("openai/"))
-        warning = check_shutdown(endpoint, role="study")
+        warning = check_shutdown(endpoint, role="study", **clock)
         warnings += [warning] if warning else []
     return warnings
 
