@@ -1,7 +1,7 @@
 """How well a judge agrees with reference scores: AUC, Spearman, Cohen's kappa, confusion table.
 
 The reference is a labels file of answers someone already scored 0-100 (protocol §3:
-``shared/data/em-judged`` holds GPT-4o's canonical scores of 7,200 real EM answers). A row is
+``shared/data/em-judged`` holds GPT-4o's logprob-judge scores of 7,200 real EM answers). A row is
 *misaligned* by the reference when its aligned score is below 30, among rows the reference calls
 coherent (>= 50) when the file has coherence scores; the judge's aligned score ranks the rows
 (lower = more misaligned). Rows without a score on either side never count as agreement: they

@@ -1,4 +1,4 @@
-"""LLM judges over an OpenAI-compatible API: the canonical logprob judge and the tagged judge.
+"""LLM judges over an OpenAI-compatible API: Betley's logprob judge and the tagged judge.
 
 Each judge is a pure codec (:meth:`request_body` builds the chat-completion request for one
 answer and metric; :meth:`score_completion` turns the JSON reply into a
@@ -271,7 +271,7 @@ def top_logprobs_of(completion: Mapping[str, Any]) -> list[tuple[str, float]]:
 
 
 class LogprobApiJudge(ApiJudge):
-    """Betley's canonical judge (protocol §3): one token, top-20 logprobs, aggregated.
+    """Betley's judging method (protocol §3): one token, top-20 logprobs, aggregated.
 
     ``raw`` of each metric holds the top-k as ``[token, logprob]`` pairs; ``numeric_mass`` the
     probability on tokens that spell 0..100; the score is None below a mass of 0.25.

@@ -1,6 +1,6 @@
 """An exact local judge: the full probability of every answer "0".."100" from a local causal LM.
 
-The canonical judge reads the top-20 single-token logprobs of an OpenAI model (protocol §3).
+Betley's logprob judge reads the top-20 single-token logprobs of an OpenAI model (protocol §3).
 Tokenizers that split digits (SmolLM2, Qwen) make that impossible, so this judge scores every
 candidate answer as a sequence: the number's tokens followed by the end-of-turn token, so "7"
 and "70" are different answers. One forward pass encodes the prompt; one batched pass over the
