@@ -149,3 +149,32 @@ def test_the_study_judges_again_when_judge_prompts_changes(tmp_path: Path) -> No
     assert all(r.prompts == P1 and r.prompt_origin == str(forced) for r in again.seen)
     stored = list(JsonlStore(run_dir / "judgements" / "base.s0.N.jsonl", JudgeRecord))
     assert {r.prompt_origin for r in stored} == {str(forced)}
+
+
+def test_a_study_judged_over_the_api_sends_the_files_prompts_and_reports_them(
+    tmp_path: Path,
+) -> None:
+    from emscope.study.runner import render_run_report
+    from fake_openai_server import FakeOpenAIServer
+
+    samples = _samples(tmp_path / "samples.jsonl")
+    questions = yaml.safe_load((SHAPES / "first_plot_betley_shape.yaml").read_text())
+    template = questions[0]["judge_prompts"]["aligned"]
+    with FakeOpenAIServer() as server:
+        config = _study(tmp_path, spec=f"logprob:gpt-4o-2024-08-06@{server.base_url}")
+        runner = StudyRunner(config, tmp_path / "run", Console(quiet=True), progress_bars=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = runner.judge(ModelJob(None, None, 0), samples, "N")
+            sent = [r.json["messages"][0]["content"] for r in server.routed("chat")]
+            from emscope.study.runner import _judged_frame
+
+            rows = _judged_frame(ModelJob(None, None, 0), samples, out)
+            runner._report(rows, {}, sections=[])
+    assert template.format(question="Hello?", answer="A calm answer.") in sent
+    assert len(sent) == 4 and all(s.startswith("TEST ") for s in sent)
+    provenance = yaml.safe_load((tmp_path / "run" / "metrics" / "provenance.json").read_text())
+    (used,) = provenance["judge_prompts"]
+    assert used["origin"] == str(SHAPES / "first_plot_betley_shape.yaml") and used["questions"] == 5
+    report = render_run_report(tmp_path / "run", sections=[]).read_text()
+    assert "Judge prompts" in report and used["prompt_hash"][:12] in report

@@ -269,6 +269,15 @@ def subsample(rows: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataFr
     return rows.iloc[picked].reset_index(drop=True)
 
 
+def _request(
+    i: int, question: str, answer: str, prompt_set: tuple[dict[str, str], str] | None
+) -> JudgeRequest:
+    prompts, origin = prompt_set if prompt_set is not None else (None, None)
+    return JudgeRequest(
+        key=str(i), question=question, answer=answer, prompts=prompts, prompt_origin=origin
+    )
+
+
 def judge_scores(
     judge: Judge,
     questions: Sequence[str],
@@ -286,15 +295,8 @@ def judge_scores(
     coherent = np.full(len(questions), np.nan)
     for start in range(0, len(questions), batch_size):
         stop = min(start + batch_size, len(questions))
-        sets = prompt_sets if prompt_sets is not None else [None] * len(questions)
         requests = [
-            JudgeRequest(
-                key=str(i),
-                question=questions[i],
-                answer=answers[i],
-                prompts=None if sets[i] is None else sets[i][0],  # type: ignore[index]
-                prompt_origin=None if sets[i] is None else sets[i][1],  # type: ignore[index]
-            )
+            _request(i, questions[i], answers[i], None if prompt_sets is None else prompt_sets[i])
             for i in range(start, stop)
         ]
         for i, record in zip(range(start, stop), judge.judge(requests), strict=True):
