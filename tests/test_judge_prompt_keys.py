@@ -178,3 +178,12 @@ def test_a_study_judged_over_the_api_sends_the_files_prompts_and_reports_them(
     assert used["origin"] == str(SHAPES / "first_plot_betley_shape.yaml") and used["questions"] == 5
     report = render_run_report(tmp_path / "run", sections=[]).read_text()
     assert "Judge prompts" in report and used["prompt_hash"][:12] in report
+
+
+def test_a_study_with_an_unreadable_prompt_file_fails_at_load_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="judge prompt file"):
+        _study(tmp_path, prompts=str(tmp_path / "missing.yaml"))

@@ -73,6 +73,24 @@ class JudgeSection(_Strict):
         default=None, ge=1, description="reply budget of text judges (tagged: default 1024)"
     )
 
+    @field_validator("prompts")
+    @classmethod
+    def _readable_prompts(cls, prompts: str | None) -> str | None:
+        """A forced prompt file is read at load time, so a bad one fails before any stage."""
+        if prompts is None:
+            return None
+        import warnings
+
+        from emscope.sample.question_prompts import forced_judge_prompts
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # repairs are warned about again when judging
+                forced_judge_prompts(prompts)
+        except InputError as exc:
+            raise ValueError(str(exc)) from exc
+        return prompts
+
     @field_validator("spec")
     @classmethod
     def _known_spec(cls, spec: str) -> str:
