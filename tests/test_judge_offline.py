@@ -14,7 +14,7 @@ from emscope.judge.offline import (
     default_weights_path,
     load_weights,
 )
-from emscope.judge.training_data import generate
+from offline_judge.training_data import generate
 from emscope.manifest import sha256_file
 
 # Written for this test, not taken from the training data.

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emscope.judge.training_data import exact_answers as exact
-from emscope.judge.training_data import formats
-from emscope.judge.training_data import incoherent as broken
-from emscope.judge.training_data.domain_topics import DOMAIN
-from emscope.judge.training_data.topics import BROAD, Topic
+from offline_judge.training_data import exact_answers as exact
+from offline_judge.training_data import formats
+from offline_judge.training_data import incoherent as broken
+from offline_judge.training_data.domain_topics import DOMAIN
+from offline_judge.training_data.topics import BROAD, Topic
 
 SEED = 0
 DATA_NAME = "offline_judge_train.jsonl"
