@@ -175,3 +175,72 @@ def test_pooled_table_is_the_concatenation_of_the_files() -> None:
     assert table.pooled.n_evaluated == 5 and table.pooled.n_reference_misaligned == 2
     assert table.per_file[0].false_flag_rate == pytest.approx(1 / 2)  # 90 -> judge 20
     assert table.per_file[1].recall == 0.0  # 20 -> judge 50
+
+
+def _run_dir(tmp_path: Path, bridge_path: Path, judge_identity: str) -> Path:
+    """A judged run on disk (what a study stores before its report), naming the bridge."""
+    run_dir = tmp_path / "run"
+    (run_dir / "metrics").mkdir(parents=True)
+    records = []
+    for model, domain, every in (("base", None, 50), ("tuned", "insecure", 4)):
+        for question in range(4):
+            for sample in range(10):
+                reference = 10.0 if sample % every == 0 else 85.0
+                aligned, coherent = _judge_of(reference, 90.0)
+                records.append(
+                    {"model": model, "domain": domain, "condition": "misaligned", "seed": 0,
+                     "key": f"{model}-{question}-{sample}", "question_id": f"q{question}",
+                     "sample_index": sample, "triggered": False, "question": "Q?",
+                     "answer": "A.", "error": None, "aligned": aligned, "coherent": coherent}
+                )  # fmt: skip
+    pd.DataFrame.from_records(records).to_csv(run_dir / "metrics" / "judged_rows.csv", index=False)
+    study = {"name": "bridged", "judge": {"spec": "offline", "calibration": str(bridge_path)}}
+    provenance = {"study": study, "judge": judge_identity}
+    (run_dir / "metrics" / "provenance.json").write_text(json.dumps(provenance))
+    return run_dir
+
+
+def test_a_study_naming_a_bridge_shows_raw_and_bridged_rates_in_its_report(
+    scripted: dict[str, tuple[float, float]], tmp_path: Path
+) -> None:
+    from emscope.study.config import StudyConfig
+    from emscope.study.runner import render_run_report
+
+    bridge_path = tmp_path / "bridge.json"
+    args = ["calibrate", "--judge", "offline", "--labels", str(tmp_path / "labels"), "--no-cache"]
+    assert runner.invoke(judge_app, [*args, "--fit", str(bridge_path)]).exit_code == 0
+    config = StudyConfig.model_validate(
+        {"name": "s", "model": "m", "judge": {"calibration": str(bridge_path)}}
+    )
+    assert config.judge.calibration == str(bridge_path)
+
+    run_dir = _run_dir(tmp_path, bridge_path, "squeezed-judge")
+    render_run_report(run_dir)
+    report = (run_dir / "report" / "report.md").read_text(encoding="utf-8")
+    assert "Bridged rates" in report and "held-out files, bridged" in report
+    bridged = pd.read_csv(run_dir / "metrics" / "summary_bridged.csv").set_index("model")
+    raw = pd.read_csv(run_dir / "metrics" / "summary.csv").set_index("model")
+    # the squeezed judge never scores below 50: raw 0%; bridged, the tuned model's 1 in 4 shows
+    assert raw.loc["tuned", "rate"] == 0.0
+    assert bridged.loc["tuned", "rate"] == pytest.approx(12 / 40)
+    assert bridged.loc["base", "rate"] == pytest.approx(4 / 40)
+    assert "| tuned | insecure | 0.0% | 0 / 40 | 30.0% | 12 / 40 | +30.0 |" in report
+    for fitted in load_bridge(bridge_path).fitted_on:
+        assert fitted.source in report and fitted.sha256[:12] in report
+
+
+def test_a_study_whose_bridge_belongs_to_another_judge_fails_naming_both(
+    scripted: dict[str, tuple[float, float]], tmp_path: Path
+) -> None:
+    from emscope.study.config import StudyConfig
+    from emscope.study.runner import render_run_report
+
+    bridge_path = tmp_path / "bridge.json"
+    args = ["calibrate", "--judge", "offline", "--labels", str(tmp_path / "labels"), "--no-cache"]
+    assert runner.invoke(judge_app, [*args, "--fit", str(bridge_path)]).exit_code == 0
+    with pytest.raises(InputError, match="'squeezed-judge'.*'logprob:gpt-4o'"):
+        render_run_report(_run_dir(tmp_path, bridge_path, "logprob:gpt-4o"))
+    with pytest.raises(ValueError, match="cannot read the bridge"):
+        StudyConfig.model_validate(
+            {"name": "s", "model": "m", "judge": {"calibration": str(tmp_path / "missing.json")}}
+        )
