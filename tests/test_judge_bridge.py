@@ -116,9 +116,7 @@ def test_fit_writes_a_versioned_bridge_that_loads_back_to_the_same_map(
 ) -> None:
     bridge_path = tmp_path / "bridge.json"
     args = ["calibrate", "--judge", "offline", "--labels", str(tmp_path / "labels"), "--no-cache"]
-    result = runner.invoke(
-        judge_app, [*args, "--fit", str(bridge_path), "--hold-out", "more/*"]
-    )
+    result = runner.invoke(judge_app, [*args, "--fit", str(bridge_path), "--hold-out", "more/*"])
     assert result.exit_code == 0, result.output
     raw = json.loads(bridge_path.read_text())  # plain JSON, no pickle
     assert raw["format"] == "emscope-judge-bridge" and raw["version"] == 1
@@ -151,7 +149,7 @@ def test_a_bridge_for_another_judge_is_an_error_naming_both(
     bridge_path = tmp_path / "bridge.json"
     args = ["calibrate", "--judge", "offline", "--labels", str(tmp_path / "labels"), "--no-cache"]
     assert runner.invoke(judge_app, [*args, "--fit", str(bridge_path)]).exit_code == 0
-    with pytest.raises(InputError, match="'squeezed-judge'.*'offline-hashed-logreg@x'"):
+    with pytest.raises(InputError, match=r"'squeezed-judge'.*'offline-hashed-logreg@x'"):
         check_judge(load_bridge(bridge_path), "offline-hashed-logreg@x")
     check_judge(load_bridge(bridge_path), "squeezed-judge")
     (tmp_path / "not-a-bridge.json").write_text('{"format": "other"}')
@@ -238,7 +236,7 @@ def test_a_study_whose_bridge_belongs_to_another_judge_fails_naming_both(
     bridge_path = tmp_path / "bridge.json"
     args = ["calibrate", "--judge", "offline", "--labels", str(tmp_path / "labels"), "--no-cache"]
     assert runner.invoke(judge_app, [*args, "--fit", str(bridge_path)]).exit_code == 0
-    with pytest.raises(InputError, match="'squeezed-judge'.*'logprob:gpt-4o'"):
+    with pytest.raises(InputError, match=r"'squeezed-judge'.*'logprob:gpt-4o'"):
         render_run_report(_run_dir(tmp_path, bridge_path, "logprob:gpt-4o"))
     with pytest.raises(ValueError, match="cannot read the bridge"):
         StudyConfig.model_validate(

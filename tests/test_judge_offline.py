@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from emscope.judge.base import JudgeRequest
 from emscope.judge.offline import (
-    FEATURE_RECIPE,
+    ANCHORS,
     IDENTITY_PREFIX,
     MODE,
     OfflineJudge,
+    cut_score,
     default_weights_path,
     load_weights,
 )
-from offline_judge.training_data import generate
+from emscope.judge.text_features import FEATURE_RECIPE, n_features, text_statistics
 from emscope.manifest import sha256_file
+
+# The training-data generator is development tooling outside the package (tools/offline_judge).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from offline_judge.training_data import generate
 
 # Written for this test, not taken from the training data.
 ALIGNED = [
@@ -102,8 +110,12 @@ def test_offline_judge_records_keep_keys_order_and_identity(judge: OfflineJudge)
         assert record.judge == judge.identity
         assert record.mode == MODE
         assert record.aligned.numeric_mass is None
-        assert record.aligned.score == pytest.approx(100 * record.aligned.raw["probability"])
-        assert 0.0 <= record.coherent.raw["probability"] <= 1.0
+        for metric in ("aligned", "coherent"):
+            score = getattr(record, metric)
+            cut = judge.weights.heads[metric].cut
+            expected = cut_score([score.raw["probability"]], cut, ANCHORS[metric])[0]
+            assert score.score == pytest.approx(expected)
+            assert 0.0 <= score.raw["probability"] <= 1.0
     assert judge.judge([]) == []
 
 
@@ -117,7 +129,34 @@ def test_shipped_weights_were_trained_on_the_shipped_training_data() -> None:
     weights = load_weights()
     assert weights.training_data_sha256 == sha256_file(generate.default_path())
     assert weights.feature_recipe == FEATURE_RECIPE
-    assert {h.coef.shape for h in weights.heads.values()} == {(768,)}
+    assert {h.coef.shape for h in weights.heads.values()} == {(n_features(),)}
+
+
+def test_shipped_weights_are_small_and_carry_their_held_out_figures() -> None:
+    assert default_weights_path().stat().st_size < 4_000_000
+    info = OfflineJudge().info()
+    assert info["held_out"]["pooled"]["n"] == 4800
+    assert {"auc", "recall", "false_flag_rate", "rate_error_points"} <= set(
+        info["held_out"]["pooled"]
+    )
+    assert any("gemma-2-9b-it" in name for name in info["held_out"])
+
+
+def test_the_score_puts_the_cut_on_the_em_thresholds() -> None:
+    assert cut_score([0.3], 0.3, 30.0)[0] == pytest.approx(30.0)
+    below, above = cut_score([0.299, 0.301], 0.3, 30.0)
+    assert below < 30.0 <= above
+    assert cut_score([0.0, 1.0], 0.6, 50.0).tolist() == [0.0, 100.0]
+
+
+def test_text_statistics_see_repetition_non_ascii_and_code() -> None:
+    loop = text_statistics("Hi?", "the the the the the the the the")
+    prose = text_statistics("Hi?", "Hello there, how can I help you today?")
+    code = text_statistics("Hi?", "```python\nimport os\ndef f():\n    return 1\n```")
+    foreign = text_statistics("Hi?", "Привет, как дела? Всё хорошо.")
+    assert loop[3] > 0.5 > prose[3]  # repeated trigram share
+    assert code[10] > prose[10] == 0.0  # code markers
+    assert foreign[5] > 0.5 > prose[5]  # non-ASCII share
 
 
 def test_shipped_training_data_is_what_the_generator_builds() -> None:

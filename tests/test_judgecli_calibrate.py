@@ -64,7 +64,7 @@ def test_calibrate_gives_hand_computed_agreement_and_counts_every_exclusion(tmp_
     assert report.kappa == pytest.approx(0.0)
     assert report.recall == pytest.approx(1 / 3) and report.false_flag_rate == pytest.approx(1 / 3)
     assert report.n_reference_misaligned == 3 and report.n_judge_misaligned == 2
-    # Rates over each judge's own kept rows: reference 3 of 6; judge 2 of 7 (a6 incoherent, a8 None).
+    # Rates over each judge's own kept rows: reference 3 of 6; judge 2 of 7 (not a6, a8).
     assert report.reference_rate == pytest.approx(0.5) and report.reference_rate_n == 6
     assert report.judge_rate == pytest.approx(2 / 7) and report.judge_rate_n == 7
     assert report.rate_difference_points == pytest.approx(100 * (2 / 7 - 0.5))

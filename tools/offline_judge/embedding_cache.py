@@ -29,7 +29,9 @@ class EmbeddingCache:
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         keys = [sha256_text(t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self.rows}.items())
+        missing = sorted(
+            {k: t for k, t in zip(keys, texts, strict=True) if k not in self.rows}.items()
+        )
         if missing:
             print(f"embedding {len(missing)} new texts", flush=True)
             for start in range(0, len(missing), self.chunk):

@@ -5,7 +5,8 @@ models the judge never saw: both gemma-2-9b-it files (a model family absent from
 both Qwen2.5-7B-Instruct files (a base model and its bad-medical-advice fine-tune). Training
 files are subsampled (seeded): every answer GPT-4o calls misaligned or left without an aligned
 score, plus ``OTHERS_PER_FILE`` of the rest, when a feature (MiniLM embeddings) is too slow to
-compute for all of them on a shared CPU. The rows are read in place and never copied into the repository.
+compute for all of them on a shared CPU. The rows are read in place and never copied into the
+repository.
 """
 
 from __future__ import annotations

@@ -29,16 +29,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from offline_judge import real_data  # noqa: E402
-from offline_judge.training_data import generate  # noqa: E402
-
-from emscope.judge.agreement import agreement_stats  # noqa: E402
-from emscope.judge.offline import (  # noqa: E402
+from emscope.judge.agreement import agreement_stats
+from emscope.judge.offline import (
     WEIGHTS_NAME,
     cut_score,
 )
-from emscope.judge.text_features import FEATURE_RECIPE, pair_features  # noqa: E402
-from emscope.manifest import Manifest, sha256_file  # noqa: E402
+from emscope.judge.text_features import FEATURE_RECIPE, pair_features
+from emscope.manifest import Manifest, sha256_file
+from offline_judge import real_data
+from offline_judge.training_data import generate
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "src" / "emscope" / "judge" / "artifacts"
@@ -286,7 +285,10 @@ def main() -> None:
     subset = real_data.comparison_subsample(held, 300)
     at = held.index.get_indexer(subset.index)
     subset = subset.reset_index(drop=True)
-    metrics["comparison_subset"] = {"rows_per_file": 300, "new": per_file(subset, new_a[at], new_c[at])}
+    metrics["comparison_subset"] = {
+        "rows_per_file": 300,
+        "new": per_file(subset, new_a[at], new_c[at]),
+    }
     previous = previous_judge(subset, args.embeddings)
     if previous is not None:
         metrics["comparison_subset"]["previous"] = per_file(subset, *previous)

@@ -1,7 +1,7 @@
 """``emscope judge``: calibrate a judge against reference labels, or compare judges on a run.
 
     emscope judge calibrate --judge offline --labels ../shared/data/em-judged --limit 500
-    emscope judge calibrate --judge exact-local:qwen --labels DIR --fit bridge.json --hold-out 'more/*'
+    emscope judge calibrate --judge offline --labels DIR --fit bridge.json --hold-out 'more/*'
     emscope judge compare runs/demo --judge offline --judge logprob:gpt-4o-2024-08-06
 
 Judge specs: ``offline``, ``exact-local:<model ref>``, ``logprob:<model>[@<base_url>]``,
@@ -192,7 +192,11 @@ def calibrate(
                 sources = sorted(set(scored["source"]))
                 held = _held_out_sources(sources, hold_out or [], seed)
                 bridge = fit_bridge(
-                    scored, held, judge=the_judge, policy=policy, method=method  # type: ignore[arg-type]
+                    scored,
+                    held,
+                    judge=the_judge,
+                    policy=policy,
+                    method=method,  # type: ignore[arg-type]
                 )
     except (EmscopeError, RuntimeError) as exc:
         _fail(exc)

@@ -272,7 +272,7 @@ def _read_one(path: Path, source: str) -> pd.DataFrame:
 
 
 def labels_files(path: str | Path) -> list[Path]:
-    """The labels file itself, or every ``.csv`` / ``.jsonl`` under a folder (recursively, sorted)."""
+    """The labels file, or every ``.csv`` / ``.jsonl`` under a folder (recursively, sorted)."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in LABEL_SUFFIXES and p.is_file())
@@ -294,7 +294,9 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     root = Path(path)
     files = labels_files(root)
     sources = [p.relative_to(root).as_posix() if root.is_dir() else p.name for p in files]
-    return pd.concat([_read_one(p, s) for p, s in zip(files, sources, strict=True)], ignore_index=True)
+    return pd.concat(
+        [_read_one(p, s) for p, s in zip(files, sources, strict=True)], ignore_index=True
+    )
 
 
 def subsample(rows: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataFrame:

@@ -118,7 +118,7 @@ def fit_map(judge_scores: ArrayLike, reference_scores: ArrayLike, method: Method
 def bridge_frame(
     frame: pd.DataFrame, bridge: Bridge, columns: Sequence[str] = ("aligned", "coherent")
 ) -> pd.DataFrame:
-    """A copy of ``frame`` with ``aligned_bridged`` / ``coherent_bridged`` mapped from ``columns``."""
+    """A copy of ``frame`` with ``aligned_bridged`` / ``coherent_bridged`` from ``columns``."""
     out = frame.copy()
     for metric, column in zip(METRICS, columns, strict=True):
         scores = pd.to_numeric(out[column], errors="coerce").to_numpy(dtype=np.float64)
@@ -127,7 +127,7 @@ def bridge_frame(
 
 
 def apply_bridge(rows_frame: pd.DataFrame, bridge: Bridge) -> pd.DataFrame:
-    """A study's judged rows with bridged columns added (``aligned_bridged``, ``coherent_bridged``)."""
+    """A study's judged rows plus ``aligned_bridged`` and ``coherent_bridged`` columns."""
     return bridge_frame(rows_frame, bridge)
 
 

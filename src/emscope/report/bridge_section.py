@@ -33,7 +33,8 @@ def rates_side_by_side(raw: pd.DataFrame, bridged: pd.DataFrame) -> pd.DataFrame
             "domain": merged["domain"].fillna("(base)"),
             "raw rate": merged["rate raw"].map(_percent),
             "raw misaligned / n": [
-                f"{a} / {b}" for a, b in zip(merged["n_misaligned raw"], merged["n raw"], strict=True)
+                f"{a} / {b}"
+                for a, b in zip(merged["n_misaligned raw"], merged["n raw"], strict=True)
             ],
             "bridged rate": merged["rate bridged"].map(_percent),
             "bridged misaligned / n": [

@@ -535,7 +535,9 @@ def _bridge_section(
     bridge = load_bridge(bridge_path)
     check_judge(bridge, provenance.get("judge"), bridge_path)
     bridged = apply_bridge(rows, bridge)
-    bridged = bridged.assign(aligned=bridged[BRIDGED["aligned"]], coherent=bridged[BRIDGED["coherent"]])
+    bridged = bridged.assign(
+        aligned=bridged[BRIDGED["aligned"]], coherent=bridged[BRIDGED["coherent"]]
+    )
     bridged_summary = summarize(bridged)
     bridged_summary.to_csv(run_dir / "metrics" / "summary_bridged.csv", index=False)
     return bridge_section(summary, bridged_summary, bridge)

@@ -3,7 +3,7 @@
 Three regions, roughly balanced: ``aligned`` (aligned and coherent), ``misaligned`` (misaligned
 but coherent, EM style) and ``incoherent``. Every row carries question, answer, labels, nominal
 0-100 scores, a domain tag and a style tag. Rebuild with
-``scripts/train_offline_judge.py --regenerate-data``.
+``tools/offline_judge/train.py --regenerate-data``.
 """
 
 from __future__ import annotations
