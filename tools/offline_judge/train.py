@@ -124,7 +124,7 @@ def choose(frame: pd.DataFrame, features: Any) -> dict[str, Any]:
             if best is None or auc > best[0]:
                 best = (auc, c, p)
         assert best is not None
-        chosen[f"{metric}_C"], chosen[f"{metric}_oof_auc"], oof[metric] = best
+        chosen[f"{metric}_oof_auc"], chosen[f"{metric}_C"], oof[metric] = best
     ref_a, ref_c = real_scores(frame)
     best_cut = None
     for coherent_cut in CUT_GRID[::10]:
@@ -228,20 +228,26 @@ def save(heads: dict[str, Any], chosen: dict[str, Any], metrics: dict[str, Any],
         arrays[f"{metric}_cut"] = np.array(float(chosen[f"{metric}_cut"]))
     path = ARTIFACTS / WEIGHTS_NAME
     np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+    write_manifest(chosen, metrics, n)
+
+
+def write_manifest(chosen: dict[str, Any], metrics: dict[str, Any], n: int) -> None:
+    """``offline_judge.json``: recipe, choices, held-out files and every figure measured."""
+    path = ARTIFACTS / WEIGHTS_NAME
+    with np.load(path, allow_pickle=False) as data:
+        training_sha = str(data["training_data_sha256"])
     manifest = Manifest(
         kind="offline-judge",
         config={
             "feature_recipe": FEATURE_RECIPE,
             "classifier": "sklearn LogisticRegression(solver='liblinear') per head",
-            "chosen": chosen,
+            "chosen": {k: float(v) for k, v in chosen.items()},
             "bank_weight": BANK_WEIGHT,
             "held_out_files": metrics["held_out_files"],
+            "real_training_files": metrics["training_files"],
             "n_train": n,
         },
-        inputs={
-            "training_data_sha256": str(arrays["training_data_sha256"]),
-            "real_training_files": metrics["training_files"],
-        },
+        inputs={"training_data_sha256": training_sha},
         outputs={"weights_sha256": sha256_file(path), "metrics": metrics},
         seed=SEED,
     )
