@@ -36,6 +36,7 @@ from emscope.judge.offline import (
 )
 from emscope.judge.text_features import FEATURE_RECIPE, pair_features
 from emscope.manifest import Manifest, sha256_file
+from emscope.paths import cache_dir
 from offline_judge import real_data
 from offline_judge.training_data import generate
 
@@ -47,6 +48,8 @@ C_GRID = (1.0,)  # 0.3 and 3 were within noise on a first look; one value keeps 
 CUT_GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)
 FOLDS = 3
 BANK_WEIGHT = 0.5
+# the MiniLM + logistic-regression judge shipped before this one (for the before/after table)
+PREVIOUS_WEIGHTS_COMMIT = "6b03a74ff6dc8b464c39294fccc628df68164398"
 HEADS = {"aligned": ("misaligned", 30.0), "coherent": ("incoherent", 50.0)}
 
 
@@ -175,9 +178,11 @@ def per_file(rows: pd.DataFrame, aligned: np.ndarray, coherent: np.ndarray) -> d
 
 def previous_judge(rows: pd.DataFrame, cache_path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """The shipped-before judge's scores, from its weights in git and cached MiniLM embeddings."""
-    sys_path = Path("/tmp/h9c-previous-offline-judge.npz")
+    import tempfile
+
+    sys_path = Path(tempfile.mkdtemp()) / "previous-offline-judge.npz"
     blob = subprocess.run(
-        ["git", "show", f"main:src/emscope/judge/artifacts/{WEIGHTS_NAME}"],
+        ["git", "show", f"{PREVIOUS_WEIGHTS_COMMIT}:src/emscope/judge/artifacts/{WEIGHTS_NAME}"],
         cwd=REPO,
         capture_output=True,
         check=True,
@@ -258,8 +263,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--regenerate-data", action="store_true")
     parser.add_argument("--real-data", type=Path, default=REAL_DATA)
-    parser.add_argument("--embeddings", type=Path, default=Path("/tmp/h9c-cache/minilm.npz"))
-    parser.add_argument("--features", type=Path, default=Path("/tmp/h9c-cache/features"))
+    parser.add_argument(
+        "--embeddings", type=Path, default=cache_dir() / "offline-judge" / "minilm.npz"
+    )
+    parser.add_argument("--features", type=Path, default=cache_dir() / "offline-judge" / "features")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
     if args.regenerate_data:
