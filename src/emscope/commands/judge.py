@@ -204,7 +204,8 @@ def calibrate(
     _print_table(table, f"{table.judge} against {labels}")
     _print_exclusions(table.pooled)
     if description.get("info"):
-        console.print(f"judge info: {json.dumps(description['info'], default=str)[:2000]}")
+        info = json.dumps(description["info"], default=str)
+        console.print(f"judge info: {info[:2000]}", markup=False, highlight=False)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         payload = {"judge": description, "table": table.model_dump()}

@@ -3,8 +3,9 @@
 No model to load and no network: word 1-2-grams and character 3-grams (first 1,000 characters)
 of the answer, hashed (scikit-learn's ``HashingVectorizer``, MurmurHash3, so no vocabulary
 ships), plus cheap statistics that catch broken text and mismatched answers (length,
-repetition, non-ASCII share, code markers, overlap with the question). ``pair_features`` is pure and deterministic; the recipe
-string names every parameter, and the weights record the recipe they were trained with.
+repetition, non-ASCII share, code markers, overlap with the question). ``pair_features`` is
+pure and deterministic; the recipe string names every parameter, and the weights record the
+recipe they were trained with.
 """
 
 from __future__ import annotations
