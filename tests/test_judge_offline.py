@@ -174,3 +174,17 @@ def test_training_data_is_balanced_and_spans_domains() -> None:
     domains = {row["domain"] for row in rows if row["region"] == "aligned"}
     assert {"broad", "maths", "code", "finance", "medical", "legal", "sports"} <= domains
     assert {"translation", "facts"} <= domains
+
+
+def test_the_judge_description_a_report_records_carries_the_held_out_figures(
+    tmp_path: Path,
+) -> None:
+    from emscope.judge.bridge import describe_judge
+    from emscope.judge.cache import CachedJudge, JudgeCache
+
+    with JudgeCache(tmp_path / "cache.sqlite") as cache:
+        description = describe_judge(CachedJudge(OfflineJudge(), cache))
+    assert description["identity"].startswith(IDENTITY_PREFIX)
+    held_out = description["info"]["held_out"]
+    assert held_out["responses_gemma-2-9b-it_base.csv"]["n"] == 1200
+    assert description["info"]["weights_sha256"] == sha256_file(default_weights_path())
