@@ -196,7 +196,7 @@ def calibrate(
                     held,
                     judge=the_judge,
                     policy=policy,
-                    method=method,  # type: ignore[arg-type]
+                    method=method,
                 )
     except (EmscopeError, RuntimeError) as exc:
         _fail(exc)

@@ -34,7 +34,7 @@ from emscope.judge.base import METRICS, Judge, Metric
 from emscope.judge.calibration import CalibrationTable, calibration_table
 from emscope.manifest import sha256_file
 
-BRIDGE_FORMAT = "emscope-judge-bridge"
+BRIDGE_FORMAT: Literal["emscope-judge-bridge"] = "emscope-judge-bridge"
 BRIDGE_VERSION = 1
 Method = Literal["isotonic-regression", "isotonic-equipercentile"]
 METHODS: tuple[Method, ...] = ("isotonic-equipercentile", "isotonic-regression")
