@@ -26,6 +26,7 @@ import pandas as pd
 
 from emscope.errors import InputError
 from emscope.judge.agreement import Progress, judge_scores
+from emscope.judge.bridge import describe_judge
 from emscope.judge.base import Judge
 from emscope.judge.registry import judge_mode
 from emscope.manifest import Manifest, sha256_file, write_manifest
@@ -181,6 +182,7 @@ def write_comparison(
                     "identity": j.identity,
                     "mode": judge_mode(j),
                     "prompt_hash": getattr(getattr(j, "inner", j), "prompt_hash", None),
+                    "info": describe_judge(j)["info"],
                 }
                 for j, label in zip(judges, labels, strict=True)
             ],

@@ -2,7 +2,7 @@
 
 Forms (``JUDGE_SPEC_FORMS``):
 
-- ``offline``: the shipped MiniLM classifier (:class:`~emscope.judge.offline.OfflineJudge`);
+- ``offline``: the shipped n-gram classifier (:class:`~emscope.judge.offline.OfflineJudge`);
 - ``exact-local:<model ref>``: a local causal LM scored exactly over 0..100
   (:class:`~emscope.judge.exact_local.ExactLocalJudge`; any ``emscope models`` reference);
 - ``logprob:<model>[@<base_url>]``: Betley's canonical top-20 logprob judge over an
