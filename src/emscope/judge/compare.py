@@ -26,8 +26,8 @@ import pandas as pd
 
 from emscope.errors import InputError
 from emscope.judge.agreement import Progress, judge_scores
-from emscope.judge.bridge import describe_judge
 from emscope.judge.base import Judge
+from emscope.judge.bridge import describe_judge
 from emscope.judge.registry import judge_mode
 from emscope.manifest import Manifest, sha256_file, write_manifest
 from emscope.metrics.bootstrap import DEFAULT_RESAMPLES
