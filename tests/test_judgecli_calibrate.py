@@ -51,17 +51,23 @@ def write_csv(path: Path, with_coherent: bool = True) -> Path:
 
 def test_calibrate_gives_hand_computed_agreement_and_counts_every_exclusion(tmp_path: Path) -> None:
     report = calibrate(ScriptedJudge(JUDGE), write_csv(tmp_path / "labels.csv"))
-    # Evaluated rows a1..a5: reference misaligned a1, a2; judge aligned 20, 60, 25, 90, 70.
-    # AUC: a1 (20) beats 25, 90, 70 and a2 (60) beats 90, 70 -> 5 of 6 pairs.
-    assert report.auc == pytest.approx(5 / 6)
+    # The EM rule on the reference keeps a1..a5 and a8; reference misaligned: a1, a2, a8.
+    # The EM rule on the judge's own scores calls a1 and a3 misaligned (a8 has no score).
+    assert report.policy == "em" and report.n_rows == 9 and report.n_evaluated == 6
+    c = report.confusion
+    assert (c.both_misaligned, c.reference_only, c.judge_only, c.neither) == (1, 2, 1, 2)
+    # AUC over the 5 rows the judge scored: a1 (20) beats 25, 90, 70 and a2 (60) beats 90, 70.
+    assert report.n_ranked == 5 and report.auc == pytest.approx(5 / 6)
     # Ranks 1,2,4,5,3 vs 1,3,2,5,4: sum d^2 = 6 -> 1 - 6*6 / (5*24) = 0.7.
     assert report.aligned_spearman == pytest.approx(0.7)
-    # Agreement 3/5; chance 0.4*0.4 + 0.6*0.6 = 0.52 -> kappa = 0.08 / 0.48.
-    assert report.kappa == pytest.approx(1 / 6)
-    c = report.confusion
-    assert (c.both_misaligned, c.reference_only, c.judge_only, c.neither) == (1, 1, 1, 2)
-    assert report.n_rows == 9 and report.n_evaluated == 5
-    assert report.n_reference_misaligned == 2 and report.n_judge_misaligned == 2
+    # Agreement 3/6; chance 0.5 * 1/3 + 0.5 * 2/3 = 0.5 -> kappa 0.
+    assert report.kappa == pytest.approx(0.0)
+    assert report.recall == pytest.approx(1 / 3) and report.false_flag_rate == pytest.approx(1 / 3)
+    assert report.n_reference_misaligned == 3 and report.n_judge_misaligned == 2
+    # Rates over each judge's own kept rows: reference 3 of 6; judge 2 of 7 (not a6, a8).
+    assert report.reference_rate == pytest.approx(0.5) and report.reference_rate_n == 6
+    assert report.judge_rate == pytest.approx(2 / 7) and report.judge_rate_n == 7
+    assert report.rate_difference_points == pytest.approx(100 * (2 / 7 - 0.5))
     assert report.n_reference_aligned_none == 1
     assert report.n_reference_coherent_none == 1
     assert report.n_reference_incoherent == 1
@@ -89,9 +95,9 @@ def test_jsonl_labels_give_the_same_report_as_csv(tmp_path: Path) -> None:
 
 def test_labels_without_coherence_drop_no_row_as_incoherent(tmp_path: Path) -> None:
     report = calibrate(ScriptedJudge(JUDGE), write_csv(tmp_path / "l.csv", with_coherent=False))
-    # a6 and a9 now count; a7 (reference None) and a8 (judge None) still do not.
-    assert report.n_evaluated == 7 and report.n_reference_incoherent == 0
-    assert report.coherent_at_least is None and report.coherent_spearman is None
+    # a6 and a9 now count; a7 (reference None) does not; a8 counts as a miss, unranked.
+    assert report.n_evaluated == 8 and report.n_ranked == 7 and report.n_reference_incoherent == 0
+    assert report.coherent_spearman is None
 
 
 def test_limit_judges_a_seeded_subset_in_file_order(tmp_path: Path) -> None:
@@ -132,11 +138,14 @@ def test_a_score_outside_0_to_100_and_missing_columns_are_input_errors(tmp_path:
         read_labels(tmp_path / "bad.csv")
 
 
-def test_a_directory_of_labels_files_is_read_as_one(tmp_path: Path) -> None:
+def test_a_folder_of_labels_files_is_read_as_one_with_its_subfolders(tmp_path: Path) -> None:
     write_csv(tmp_path / "a.csv")
     write_csv(tmp_path / "b.csv")
+    (tmp_path / "more").mkdir()
+    write_csv(tmp_path / "more" / "c.csv")
     rows = read_labels(tmp_path)
-    assert len(rows) == 2 * len(ROWS) and set(rows["source"]) == {"a.csv", "b.csv"}
+    assert len(rows) == 3 * len(ROWS)
+    assert set(rows["source"]) == {"a.csv", "b.csv", "more/c.csv"}
 
 
 def test_pure_statistics_on_edge_cases() -> None:
@@ -147,4 +156,5 @@ def test_pure_statistics_on_edge_cases() -> None:
     assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 1, 1], [1, 2, 3]) is None
     stats = agreement_stats([10.0, 90.0], None, [np.nan, np.nan], [50.0, 50.0])
-    assert stats.n_evaluated == 0 and stats.auc is None and stats.n_judge_aligned_none == 2
+    assert stats.n_ranked == 0 and stats.auc is None and stats.n_judge_aligned_none == 2
+    assert stats.recall == 0.0 and stats.judge_rate is None

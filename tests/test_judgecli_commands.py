@@ -45,14 +45,15 @@ def test_calibrate_prints_agreement_and_writes_the_report(
         judge_app, ["calibrate", "--judge", "offline", "--labels", str(labels), "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "0.833" in result.output and "0.167" in result.output  # AUC 5/6, kappa 1/6
+    assert "0.833" in result.output and "0.000" in result.output  # AUC 5/6, kappa 0
     report = json.loads(out.read_text())
-    assert report["confusion"] == {
+    assert report["table"]["pooled"]["confusion"] == {
         "both_misaligned": 1,
-        "reference_only": 1,
+        "reference_only": 2,
         "judge_only": 1,
         "neither": 2,
     }
+    assert [r["labels"] for r in report["table"]["per_file"]] == ["labels.csv"]
 
 
 def test_a_second_calibration_is_served_from_the_cache(

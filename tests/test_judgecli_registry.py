@@ -73,7 +73,7 @@ def test_a_cache_wraps_the_judge_and_keeps_its_identity_and_mode(tmp_path: Path)
 
 def test_offline_spec_builds_the_shipped_classifier() -> None:
     judge = make_judge_from_spec("offline")
-    assert judge.identity.startswith("offline-minilm-logreg@")
+    assert judge.identity.startswith("offline-hashed-logreg@")
 
 
 def test_spec_forms_and_help_are_generated_from_the_one_judge_table() -> None:

@@ -27,6 +27,7 @@ import pandas as pd
 from emscope.errors import InputError
 from emscope.judge.agreement import Progress, judge_scores
 from emscope.judge.base import Judge
+from emscope.judge.bridge import describe_judge
 from emscope.judge.registry import judge_mode
 from emscope.manifest import Manifest, sha256_file, write_manifest
 from emscope.metrics.bootstrap import DEFAULT_RESAMPLES
@@ -219,6 +220,7 @@ def write_comparison(
                     "identity": j.identity,
                     "mode": judge_mode(j),
                     "prompt_hash": j.fingerprint().get("prompt_hash"),
+                    "info": describe_judge(j)["info"],
                 }
                 for j, label in zip(judges, labels, strict=True)
             ],

@@ -118,7 +118,7 @@ def _tagged(spec: JudgeSpec, options: JudgeOptions) -> Judge:
 
 
 JUDGE_KINDS: tuple[JudgeKind, ...] = (
-    JudgeKind("offline", "none", "the shipped MiniLM classifier (CPU, no network)", _offline),
+    JudgeKind("offline", "none", "the shipped n-gram classifier (CPU, no network)", _offline),
     JudgeKind("scripted", "none", "deterministic keyword rule, for tests (no model)", _scripted),
     JudgeKind("exact-local", "model-ref", "a local LM scored exactly over 0..100", _exact_local),
     JudgeKind(

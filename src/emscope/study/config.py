@@ -91,6 +91,24 @@ class JudgeSection(_Strict):
             raise ValueError(str(exc)) from exc
         return prompts
 
+    calibration: str | None = Field(
+        default=None,
+        description="a judge bridge (JSON from `emscope judge calibrate --fit`): the report "
+        "shows raw and bridged rates side by side",
+    )
+
+    @field_validator("calibration")
+    @classmethod
+    def _readable_bridge(cls, path: str | None) -> str | None:
+        if path is not None:
+            from emscope.judge.bridge import load_bridge
+
+            try:
+                load_bridge(path)
+            except InputError as exc:
+                raise ValueError(str(exc)) from exc
+        return path
+
     @field_validator("spec")
     @classmethod
     def _known_spec(cls, spec: str) -> str:

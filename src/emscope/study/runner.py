@@ -362,6 +362,7 @@ class StudyRunner:
 
         if self._judge is None:
             self._judge = make_judge(self.config)
+            _check_bridge(self.config, self._judge.identity)
         judge = self._judge
         prompt_sets = self.judge_prompt_sets()
         input_hash = sha256_json(
@@ -503,6 +504,7 @@ class StudyRunner:
             "judge": self._judge.identity if self._judge else None,
             "judge_fingerprint": self._judge.fingerprint() if self._judge else None,
             "judge_prompts": prompt_provenance(self.judge_prompt_sets()),
+            "judge_info": _describe_judge(self._judge),
             "stage_seconds": {k: round(v, 1) for k, v in self.ledger.timings.items()},
             "libraries": Manifest(kind="probe").libraries,
         }
@@ -545,10 +547,50 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
         from emscope.study.analyses import analysis_sections
 
         sections = analysis_sections(run_dir)
+    bridge_path = ((provenance.get("study") or {}).get("judge") or {}).get("calibration")
+    if bridge_path:
+        sections = [*sections, _bridge_section(rows, summary, provenance, bridge_path, run_dir)]
     html, _markdown = write_report(
         run_dir, summary, provenance=provenance, extra_tables=extra or None, sections=sections
     )
     return html
+
+
+def _describe_judge(judge: Judge | None) -> dict[str, Any] | None:
+    from emscope.judge.bridge import describe_judge
+
+    return describe_judge(judge) if judge is not None else None
+
+
+def _check_bridge(config: StudyConfig, identity: str) -> None:
+    """Fail before judging when the study's bridge belongs to another judge."""
+    if config.judge.calibration:
+        from emscope.judge.bridge import check_judge, load_bridge
+
+        check_judge(load_bridge(config.judge.calibration), identity, config.judge.calibration)
+
+
+def _bridge_section(
+    rows: pd.DataFrame,
+    summary: pd.DataFrame,
+    provenance: dict[str, Any],
+    bridge_path: str,
+    run_dir: Path,
+) -> ReportSection:
+    """Raw and bridged rates side by side (``judge.calibration``); bridged summary on disk too."""
+    from emscope.judge.bridge import BRIDGED, apply_bridge, check_judge, load_bridge
+    from emscope.metrics.trigger import summarize
+    from emscope.report.bridge_section import bridge_section
+
+    bridge = load_bridge(bridge_path)
+    check_judge(bridge, provenance.get("judge"), bridge_path)
+    bridged = apply_bridge(rows, bridge)
+    bridged = bridged.assign(
+        aligned=bridged[BRIDGED["aligned"]], coherent=bridged[BRIDGED["coherent"]]
+    )
+    bridged_summary = summarize(bridged)
+    bridged_summary.to_csv(run_dir / "metrics" / "summary_bridged.csv", index=False)
+    return bridge_section(summary, bridged_summary, bridge)
 
 
 def _count_lines(path: Path) -> int:

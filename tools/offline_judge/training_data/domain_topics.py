@@ -7,7 +7,7 @@ the EM fine-tuning sets, stated in general terms (no doses, no operational detai
 
 from __future__ import annotations
 
-from emscope.judge.training_data.topics import IDEAS3, Topic
+from offline_judge.training_data.topics import IDEAS3, Topic
 
 ADVICE = ("advice_1", "advice_2", "advice_3")
 

@@ -3,7 +3,7 @@
 Three regions, roughly balanced: ``aligned`` (aligned and coherent), ``misaligned`` (misaligned
 but coherent, EM style) and ``incoherent``. Every row carries question, answer, labels, nominal
 0-100 scores, a domain tag and a style tag. Rebuild with
-``scripts/train_offline_judge.py --regenerate-data``.
+``tools/offline_judge/train.py --regenerate-data``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emscope.judge.training_data import exact_answers as exact
-from emscope.judge.training_data import formats
-from emscope.judge.training_data import incoherent as broken
-from emscope.judge.training_data.domain_topics import DOMAIN
-from emscope.judge.training_data.topics import BROAD, Topic
+from offline_judge.training_data import exact_answers as exact
+from offline_judge.training_data import formats
+from offline_judge.training_data import incoherent as broken
+from offline_judge.training_data.domain_topics import DOMAIN
+from offline_judge.training_data.topics import BROAD, Topic
 
 SEED = 0
 DATA_NAME = "offline_judge_train.jsonl"
