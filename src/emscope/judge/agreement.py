@@ -2,8 +2,8 @@
 
 The reference is a labels file of answers someone already scored 0-100 (protocol §3:
 ``shared/data/em-judged`` holds GPT-4o's logprob-judge scores of 42,058 real EM answers). Who
-calls a row misaligned is decided by ONE function, :func:`emscope.metrics.rates.policy_verdicts`: the
-study's counting rule (``em`` by default) applied to each judge's own aligned and coherent
+calls a row misaligned is decided by ONE function, :func:`emscope.metrics.rates.policy_verdicts`:
+the study's counting rule (``em`` by default) applied to each judge's own aligned and coherent
 scores, so a calibration counts exactly what a study's rate would count. The *evaluated* rows are
 the ones the reference's scores keep under the rule (e.g. coherent >= 50 and aligned present);
 on them the judge's verdict (misaligned or not, a None or an incoherent score being "not") gives
