@@ -86,7 +86,9 @@ def _pool() -> tuple[Item, ...]:
     return pool
 
 
-CAPACITY = len(_pool())
+def capacity() -> int:
+    """How many distinct items the recipe can produce."""
+    return len(_pool())
 
 
 def build_items(n: int, seed: int) -> list[Item]:
