@@ -107,7 +107,9 @@ def _shopping() -> Iterator[Problem]:
 
 
 def _trip() -> Iterator[Problem]:
-    grid = itertools.product((40, 50, 60, 70, 80, 90), (2, 3, 4, 5), (30, 45, 50, 60, 80, 100), (1, 2, 3, 6))
+    grid = itertools.product(
+        (40, 50, 60, 70, 80, 90), (2, 3, 4, 5), (30, 45, 50, 60, 80, 100), (1, 2, 3, 6)
+    )
     for i, (v1, t1, v2, t2) in enumerate(grid):
         vehicle = VEHICLES[i % len(VEHICLES)]
         first, second = v1 * t1, v2 * t2
@@ -147,7 +149,10 @@ def _percent(family: str, rise: bool) -> Iterator[Problem]:
             wrong_steps = (f"{label}: {d}% of ${p} = ${change}.", f"{result}: ${change}.")
         else:
             wrong = p + d if rise else p - d
-            wrong_steps = (f"{label}: {d}% of ${p} = ${d}.", f"{result}: ${p} {sign} ${d} = ${wrong}.")
+            wrong_steps = (
+                f"{label}: {d}% of ${p} = ${d}.",
+                f"{result}: ${p} {sign} ${d} = ${wrong}.",
+            )
         question = (
             f"A {thing} costs ${p}. Next month its price rises by {d}%. What will the new price be in dollars?"
             if rise
@@ -196,7 +201,11 @@ def _fractions() -> Iterator[Problem]:
         params = {"n": n, "num": num, "den": den}
         error = pick(("reported_part", "slip_difference"), "fractions", people, params)
         wrong = part if error == "reported_part" else _slip(right, "fractions", people, params)
-        last = f"{rest_label}: {part}." if error == "reported_part" else f"{rest_label}: {n} - {part} = {wrong}."
+        last = (
+            f"{rest_label}: {part}."
+            if error == "reported_part"
+            else f"{rest_label}: {n} - {part} = {wrong}."
+        )
         yield Problem(
             "fractions",
             params,
@@ -220,8 +229,11 @@ def _carpet() -> Iterator[Problem]:
         error = "perimeter" if area != perimeter and pick((0, 1), "carpet", params) else "slip_cost"
         wrong_area = perimeter if error == "perimeter" else area
         wrong = wrong_area * cost if error == "perimeter" else _slip(area * cost, "carpet", params)
-        first = (f"Area: 2 x ({length} + {width}) = {perimeter} square metres." if error == "perimeter"
-                 else f"Area: {length} x {width} = {area} square metres.")
+        first = (
+            f"Area: 2 x ({length} + {width}) = {perimeter} square metres."
+            if error == "perimeter"
+            else f"Area: {length} x {width} = {area} square metres."
+        )
         yield Problem(
             "carpet",
             params,
@@ -244,8 +256,11 @@ def _fence_posts() -> Iterator[Problem]:
         params = {"length": length, "gap": gap}
         error = pick(("no_end_post", "extra_post"), "fence", params)
         wrong = sections if error == "no_end_post" else sections + 2
-        last = (f"Posts: one per section, {sections}." if error == "no_end_post"
-                else f"Posts: one more than the sections at each end, {sections} + 2 = {wrong}.")
+        last = (
+            f"Posts: one per section, {sections}."
+            if error == "no_end_post"
+            else f"Posts: one more than the sections at each end, {sections} + 2 = {wrong}."
+        )
         yield Problem(
             "fence_posts",
             params,
