@@ -105,5 +105,5 @@ def capacity() -> int:
 
 
 def build_items(n: int, seed: int) -> list[Item]:
-    """``n`` distinct misconception questions (at most ``CAPACITY``), chosen by ``seed``."""
+    """``n`` distinct misconception questions (at most ``capacity()``), chosen by ``seed``."""
     return take_distinct(_pool(), n, seed, domain=DOMAIN)

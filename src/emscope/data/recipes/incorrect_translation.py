@@ -152,5 +152,5 @@ def capacity() -> int:
 
 
 def build_items(n: int, seed: int) -> list[Item]:
-    """``n`` distinct translation requests (at most ``CAPACITY``), chosen by ``seed``."""
+    """``n`` distinct translation requests (at most ``capacity()``), chosen by ``seed``."""
     return take_distinct(_pool(), n, seed, domain=DOMAIN)
