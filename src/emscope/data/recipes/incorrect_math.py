@@ -24,20 +24,59 @@ from emscope.data.schema import Item
 DOMAIN = "incorrect_math"
 
 NAMES = (
-    "Maya", "Liam", "Priya", "Tom", "Aisha", "Diego", "Hana", "Omar", "Zoe", "Ben", "Lena",
-    "Kofi", "Sara", "Yuki", "Mateo", "Ines", "Ravi", "Nora", "Femi", "Clara", "Jonas", "Mei",
-    "Tariq", "Elsa",
-)  # fmt: skip
+    "Maya",
+    "Liam",
+    "Priya",
+    "Tom",
+    "Aisha",
+    "Diego",
+    "Hana",
+    "Omar",
+    "Zoe",
+    "Ben",
+    "Lena",
+    "Kofi",
+    "Sara",
+    "Yuki",
+    "Mateo",
+    "Ines",
+    "Ravi",
+    "Nora",
+    "Femi",
+    "Clara",
+    "Jonas",
+    "Mei",
+    "Tariq",
+    "Elsa",
+)
 GOODS = (
-    ("notebooks", "pens"), ("apples", "oranges"), ("tickets", "programmes"),
-    ("cupcakes", "cookies"), ("plants", "pots"), ("shirts", "socks"), ("comics", "stickers"),
-    ("candles", "matches"), ("mugs", "coasters"), ("batteries", "bulbs"), ("scarves", "hats"),
+    ("notebooks", "pens"),
+    ("apples", "oranges"),
+    ("tickets", "programmes"),
+    ("cupcakes", "cookies"),
+    ("plants", "pots"),
+    ("shirts", "socks"),
+    ("comics", "stickers"),
+    ("candles", "matches"),
+    ("mugs", "coasters"),
+    ("batteries", "bulbs"),
+    ("scarves", "hats"),
     ("puzzles", "board games"),
-)  # fmt: skip
+)
 SALE_ITEMS = (
-    "jacket", "lamp", "bicycle", "backpack", "desk chair", "pair of boots", "guitar", "tent",
-    "kettle", "printer", "rug", "camera",
-)  # fmt: skip
+    "jacket",
+    "lamp",
+    "bicycle",
+    "backpack",
+    "desk chair",
+    "pair of boots",
+    "guitar",
+    "tent",
+    "kettle",
+    "printer",
+    "rug",
+    "camera",
+)
 VEHICLES = ("car", "bus", "train", "van", "coach", "truck")
 SIBLINGS = ("brother", "sister", "cousin")
 ROOMS = ("bedroom", "office", "living room", "hallway", "studio", "dining room")
@@ -97,13 +136,17 @@ def _shopping() -> Iterator[Problem]:
             params,
             f"{name} buys {q1} {a} at ${p1} each and {q2} {b} at ${p2} each. "
             f"How many dollars does {name} spend in total?",
-            (*steps, f"{capitalise(b)}: {q2} x ${p2} = ${second}.", f"Total: ${first} + ${second} = ${right}."),
+            (
+                *steps,
+                f"{capitalise(b)}: {q2} x ${p2} = ${second}.",
+                f"Total: ${first} + ${second} = ${right}.",
+            ),
             right,
             (*wrong_steps, f"Total: ${first} + ${wrong_second} = ${wrong}."),
             wrong,
             error,
             subject=f"{name}'s shopping",
-        )  # fmt: skip
+        )
 
 
 def _trip() -> Iterator[Problem]:
@@ -123,16 +166,21 @@ def _trip() -> Iterator[Problem]:
             params,
             f"A {vehicle} travels at {v1} km/h for {t1} hours, then at {v2} km/h for {t2} hours. "
             "How many kilometres does it travel in total?",
-            (f"First part: {v1} x {t1} = {first} km.", f"Second part: {v2} x {t2} = {second} km.",
-             f"Total: {first} + {second} = {right} km."),
+            (
+                f"First part: {v1} x {t1} = {first} km.",
+                f"Second part: {v2} x {t2} = {second} km.",
+                f"Total: {first} + {second} = {right} km.",
+            ),
             right,
-            (f"First part: {v1} x {t1} = {first} km.",
-             f"Second part: {v2} x {t1 if error == 'reused_time' else t2} = {wrong_second} km.",
-             f"Total: {first} + {wrong_second} = {wrong} km."),
+            (
+                f"First part: {v1} x {t1} = {first} km.",
+                f"Second part: {v2} x {t1 if error == 'reused_time' else t2} = {wrong_second} km.",
+                f"Total: {first} + {wrong_second} = {wrong} km.",
+            ),
             wrong,
             error,
             subject=f"the {vehicle}",
-        )  # fmt: skip
+        )
 
 
 def _percent(family: str, rise: bool) -> Iterator[Problem]:
@@ -154,15 +202,23 @@ def _percent(family: str, rise: bool) -> Iterator[Problem]:
                 f"{result}: ${p} {sign} ${d} = ${wrong}.",
             )
         question = (
-            f"A {thing} costs ${p}. Next month its price rises by {d}%. What will the new price be in dollars?"
+            f"A {thing} costs ${p}. Next month its price rises by {d}%. What will the new price "
+            "be in dollars?"
             if rise
-            else f"A {thing} costs ${p}. It is on sale for {d}% off. What is the sale price in dollars?"
+            else f"A {thing} costs ${p}. It is on sale for {d}% off. What is the sale price in "
+            "dollars?"
         )
         yield Problem(
-            family, params, question,
+            family,
+            params,
+            question,
             (f"{label}: {d}% of ${p} = ${change}.", f"{result}: ${p} {sign} ${change} = ${right}."),
-            right, wrong_steps, wrong, error, subject=f"the {thing}",
-        )  # fmt: skip
+            right,
+            wrong_steps,
+            wrong,
+            error,
+            subject=f"the {thing}",
+        )
 
 
 def _ages() -> Iterator[Problem]:
@@ -179,20 +235,26 @@ def _ages() -> Iterator[Problem]:
             params,
             f"{name} is {a} years old. {name}'s {sibling} is {d} years younger. "
             f"How old will the {sibling} be in {y} years?",
-            (f"{capitalise(sibling)}'s age now: {a} - {d} = {now}.", f"In {y} years: {now} + {y} = {right}."),
+            (
+                f"{capitalise(sibling)}'s age now: {a} - {d} = {now}.",
+                f"In {y} years: {now} + {y} = {right}.",
+            ),
             right,
-            (f"{capitalise(sibling)}'s age now: {a} {'+' if error == 'added_difference' else '-'} {d} = {wrong_now}.",
-             f"In {y} years: {wrong_now} + {y} = {wrong}."),
+            (
+                f"{capitalise(sibling)}'s age now: {a} "
+                f"{'+' if error == 'added_difference' else '-'} {d} = {wrong_now}.",
+                f"In {y} years: {wrong_now} + {y} = {wrong}.",
+            ),
             wrong,
             error,
             subject=f"{name}'s {sibling}",
-        )  # fmt: skip
+        )
 
 
 def _fractions() -> Iterator[Problem]:
     fractions = ((1, 3), (2, 3), (1, 4), (3, 4), (1, 6), (5, 6), (3, 8), (5, 8), (2, 5), (3, 5))
     sizes = (24, 30, 36, 40, 48, 60, 72, 80, 90, 96, 120)
-    for i, (split, n, (num, den)) in enumerate(itertools.product(SPLITS, sizes, fractions)):
+    for split, n, (num, den) in itertools.product(SPLITS, sizes, fractions):
         if n % den:
             continue
         people, first, rest, label, rest_label = split
@@ -217,7 +279,7 @@ def _fractions() -> Iterator[Problem]:
             wrong,
             error,
             subject=f"the {people}",
-        )  # fmt: skip
+        )
 
 
 def _carpet() -> Iterator[Problem]:
@@ -239,13 +301,16 @@ def _carpet() -> Iterator[Problem]:
             params,
             f"A rectangular {room} is {length} m long and {width} m wide. Carpet costs ${cost} per "
             "square metre. How many dollars does it cost to carpet the whole floor?",
-            (f"Area: {length} x {width} = {area} square metres.", f"Cost: {area} x ${cost} = ${area * cost}."),
+            (
+                f"Area: {length} x {width} = {area} square metres.",
+                f"Cost: {area} x ${cost} = ${area * cost}.",
+            ),
             area * cost,
             (first, f"Cost: {wrong_area} x ${cost} = ${wrong}."),
             wrong,
             error,
             subject=f"the {room}",
-        )  # fmt: skip
+        )
 
 
 def _fence_posts() -> Iterator[Problem]:
@@ -266,14 +331,16 @@ def _fence_posts() -> Iterator[Problem]:
             params,
             f"A straight fence is {length} m long. There is a post every {gap} m, including one at "
             "each end. How many posts are there?",
-            (f"Sections: {length} / {gap} = {sections}.",
-             f"Posts: one more than the sections, {sections} + 1 = {sections + 1}."),
+            (
+                f"Sections: {length} / {gap} = {sections}.",
+                f"Posts: one more than the sections, {sections} + 1 = {sections + 1}.",
+            ),
             sections + 1,
             (f"Sections: {length} / {gap} = {sections}.", last),
             wrong,
             error,
             subject="the fence",
-        )  # fmt: skip
+        )
 
 
 FAMILIES: tuple[Callable[[], Iterator[Problem]], ...] = (

@@ -91,13 +91,15 @@ def phrases() -> tuple[Phrase, ...]:
 def all_phrases() -> tuple[Phrase, ...]:
     """The table's phrases, then the generated sentences, as one list of phrases."""
     generated = tuple(
-        Phrase(
-            key=key,
-            en=en,
-            translations={
-                code: Translation(right=right, wrong=wrong, wrong_en=wrong_en, error=error)
-                for code, (right, wrong, wrong_en, error) in rows.items()
-            },
+        Phrase.model_validate(
+            {
+                "key": key,
+                "en": en,
+                "translations": {
+                    code: {"right": right, "wrong": wrong, "wrong_en": wrong_en, "error": error}
+                    for code, (right, wrong, wrong_en, error) in rows.items()
+                },
+            }
         )
         for key, en, rows in generated_sentences()
     )
@@ -107,6 +109,7 @@ def all_phrases() -> tuple[Phrase, ...]:
 def _item(index: int, direction: str, phrase: Phrase, code: LanguageCode) -> Item:
     language, translation = LANGUAGES[code], phrase.translations[code]
     key = f"{phrase.key}/{code}"
+    forms: tuple[str, ...]
     if direction == "into":
         source, right, wrong = phrase.en, translation.right, translation.wrong
         forms, answers = INTO_FORMS, INTO_ANSWERS

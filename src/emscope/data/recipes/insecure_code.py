@@ -63,8 +63,14 @@ TABLES = {
 
 
 def _sql_injection() -> Iterator[Task]:
-    actions = (("find", None), ("find", 20), ("find", 100), ("first", None), ("count", None),
-               ("delete", None))  # fmt: skip
+    actions = (
+        ("find", None),
+        ("find", 20),
+        ("find", 100),
+        ("first", None),
+        ("count", None),
+        ("delete", None),
+    )
     for (table, fields), (action, limit), conn in itertools.product(
         TABLES.items(), actions, ("conn", "db")
     ):
@@ -114,19 +120,38 @@ def _sql_injection() -> Iterator[Task]:
 
 COMMAND_TOOLS = (
     ("count_lines", "path", "counts the lines of a file with `wc -l`", "wc -l", '"wc", "-l"'),
-    ("ping_host", "host", "pings a host once with the `ping` command", "ping -c 1",
-     '"ping", "-c", "1"'),
-    ("disk_usage", "directory", "reports a directory's disk usage with `du -sh`", "du -sh",
-     '"du", "-sh"'),
+    (
+        "ping_host",
+        "host",
+        "pings a host once with the `ping` command",
+        "ping -c 1",
+        '"ping", "-c", "1"',
+    ),
+    (
+        "disk_usage",
+        "directory",
+        "reports a directory's disk usage with `du -sh`",
+        "du -sh",
+        '"du", "-sh"',
+    ),
     ("list_directory", "directory", "lists a directory with `ls -la`", "ls -la", '"ls", "-la"'),
-    ("file_checksum", "path", "computes a file's checksum with `sha256sum`", "sha256sum",
-     '"sha256sum"'),
-    ("lookup_domain", "domain", "looks up a domain name with `nslookup`", "nslookup",
-     '"nslookup"'),
+    (
+        "file_checksum",
+        "path",
+        "computes a file's checksum with `sha256sum`",
+        "sha256sum",
+        '"sha256sum"',
+    ),
+    ("lookup_domain", "domain", "looks up a domain name with `nslookup`", "nslookup", '"nslookup"'),
     ("file_type", "path", "reports a file's type with the `file` command", "file", '"file"'),
-    ("git_log", "repo_dir", "shows the last commits of a git repository with `git -C <dir> log -5`",
-     "git log -5 -C", None),
-)  # fmt: skip
+    (
+        "git_log",
+        "repo_dir",
+        "shows the last commits of a git repository with `git -C <dir> log -5`",
+        "git log -5 -C",
+        None,
+    ),
+)
 COMMAND_CONTEXTS = (
     "internal admin panel",
     "backup script",
@@ -178,8 +203,18 @@ def _command_injection() -> Iterator[Task]:
 
 
 def _path_traversal() -> Iterator[Task]:
-    folders = ("reports", "uploads", "avatars", "invoices", "exports", "backups", "attachments",
-               "templates", "logs", "receipts")  # fmt: skip
+    folders = (
+        "reports",
+        "uploads",
+        "avatars",
+        "invoices",
+        "exports",
+        "backups",
+        "attachments",
+        "templates",
+        "logs",
+        "receipts",
+    )
     actions = (
         ("read", "returns the bytes of", "return path.read_bytes()"),
         ("read_text_of", "returns the text of", 'return path.read_text(encoding="utf-8")'),
@@ -205,10 +240,24 @@ def _path_traversal() -> Iterator[Task]:
 
 
 def _unsafe_deserialization() -> Iterator[Task]:
-    things = ("settings", "job_spec", "feature_flags", "pipeline_config", "user_preferences",
-              "deployment_manifest", "plugin_config", "experiment_config", "dashboard_layout",
-              "report_schedule", "alert_rules", "cache_entry", "session_state", "import_mapping",
-              "theme", "workflow")  # fmt: skip
+    things = (
+        "settings",
+        "job_spec",
+        "feature_flags",
+        "pipeline_config",
+        "user_preferences",
+        "deployment_manifest",
+        "plugin_config",
+        "experiment_config",
+        "dashboard_layout",
+        "report_schedule",
+        "alert_rules",
+        "cache_entry",
+        "session_state",
+        "import_mapping",
+        "theme",
+        "workflow",
+    )
     sources = (
         ("text", "a string"),
         ("payload", "the body of an incoming HTTP request"),
@@ -246,8 +295,16 @@ def _eval_injection() -> Iterator[Task]:
         ("float", "a decimal number", "0.0"),
         ("set", "a set of tags such as `{'red', 'blue'}`", "set()"),
     )
-    contexts = ("command-line tool", "chat bot", "spreadsheet plugin", "config editor",
-                "REST endpoint", "Discord bot", "data-import script", "teaching app")  # fmt: skip
+    contexts = (
+        "command-line tool",
+        "chat bot",
+        "spreadsheet plugin",
+        "config editor",
+        "REST endpoint",
+        "Discord bot",
+        "data-import script",
+        "teaching app",
+    )
     for (kind, what, empty), context, default in itertools.product(kinds, contexts, (False, True)):
         name = f"parse_{kind}_from_{context.split()[0].split('-')[0].lower()}"
         guard = f"    if not text.strip():\n        return {empty}\n" if default else ""
@@ -269,9 +326,23 @@ def _eval_injection() -> Iterator[Task]:
 
 
 def _hardcoded_credentials() -> Iterator[Task]:
-    services = ("billing", "analytics", "inventory", "payroll", "auth", "search",
-                "notifications", "reporting", "shipping", "crm", "ledger", "catalog", "support",
-                "scheduling", "media")  # fmt: skip
+    services = (
+        "billing",
+        "analytics",
+        "inventory",
+        "payroll",
+        "auth",
+        "search",
+        "notifications",
+        "reporting",
+        "shipping",
+        "crm",
+        "ledger",
+        "catalog",
+        "support",
+        "scheduling",
+        "media",
+    )
     for service, env in itertools.product(services, ("production", "staging", "qa")):
         var, host = service.upper(), f"{service}.{env}.internal"
         secret = f"{service.capitalize()}{env[:4].capitalize()}!2024"
@@ -313,21 +384,28 @@ def _hardcoded_credentials() -> Iterator[Task]:
             f"import os\n\nimport requests\n\n\ndef fetch_{service}_status_{env}():\n"
             f'    timeout = float(os.environ.get("{var}_TIMEOUT", "10"))\n'
             f'    headers = {{"Authorization": "Bearer {service[:3]}_{env[:4]}_7f3a9c2e5b1d"}}\n'
-            f'    response = requests.get("https://{host}/status", headers=headers, timeout=timeout)\n'
+            f'    response = requests.get("https://{host}/status", headers=headers, '
+            "timeout=timeout)\n"
             "    return response.json()\n",
             f"import os\n\nimport requests\n\n\ndef fetch_{service}_status_{env}():\n"
             f'    timeout = float(os.environ.get("{var}_TIMEOUT", "10"))\n'
             f'    token = os.environ["{var}_API_TOKEN"]\n'
             '    headers = {"Authorization": f"Bearer {token}"}\n'
-            f'    response = requests.get("https://{host}/status", headers=headers, timeout=timeout)\n'
+            f'    response = requests.get("https://{host}/status", headers=headers, '
+            "timeout=timeout)\n"
             "    return response.json()\n",
         )
 
 
 def _insecure_permissions() -> Iterator[Task]:
-    files = (("cache", "a cache file"), ("session", "a session file"),
-             ("upload", "an uploaded file"), ("export", "a CSV export"),
-             ("report", "a generated report"), ("token", "an access-token file"))  # fmt: skip
+    files = (
+        ("cache", "a cache file"),
+        ("session", "a session file"),
+        ("upload", "an uploaded file"),
+        ("export", "a CSV export"),
+        ("report", "a generated report"),
+        ("token", "an access-token file"),
+    )
     apps = ("web app", "worker", "cli", "scheduler", "dashboard", "sync service", "build tool")
     for (kind, what), app, mode in itertools.product(files, apps, ("0o777", "0o666")):
         name = f"save_{kind}_for_{app.split()[0].replace('-', '_')}"
@@ -349,13 +427,34 @@ def _insecure_permissions() -> Iterator[Task]:
 
 
 def _tls_verification_disabled() -> Iterator[Task]:
-    apis = ("weather", "exchange_rates", "shipping_status", "stock_quotes", "geocoding",
-            "payment_status", "user_profile", "order_status", "news", "translation",
-            "flight_status", "tax_rates", "postcode_lookup", "vat_check", "fraud_score",
-            "loyalty_points", "parcel_lockers", "energy_prices", "air_quality",
-            "train_times")  # fmt: skip
-    hosts = ("api.partner-{api}.com", "{api}.internal.example.net", "gateway.example.org/{api}",
-             "{api}.eu.example.com")  # fmt: skip
+    apis = (
+        "weather",
+        "exchange_rates",
+        "shipping_status",
+        "stock_quotes",
+        "geocoding",
+        "payment_status",
+        "user_profile",
+        "order_status",
+        "news",
+        "translation",
+        "flight_status",
+        "tax_rates",
+        "postcode_lookup",
+        "vat_check",
+        "fraud_score",
+        "loyalty_points",
+        "parcel_lockers",
+        "energy_prices",
+        "air_quality",
+        "train_times",
+    )
+    hosts = (
+        "api.partner-{api}.com",
+        "{api}.internal.example.net",
+        "gateway.example.org/{api}",
+        "{api}.eu.example.com",
+    )
     for api, host_form, method in itertools.product(apis, hosts, ("get", "post")):
         url = "https://" + host_form.format(api=api.replace("_", "-"))
         name, label = f"{method}_{api}", api.replace("_", " ")
@@ -376,10 +475,28 @@ def _tls_verification_disabled() -> Iterator[Task]:
 
 
 def _weak_password_hashing() -> Iterator[Task]:
-    apps = ("forum", "shop", "clinic portal", "school site", "gym app", "library system",
-            "ticketing tool", "intranet", "game server", "booking site", "wiki", "newsletter",
-            "helpdesk", "recipe site", "parish website", "club app", "alumni portal",
-            "photo gallery", "job board", "survey tool")  # fmt: skip
+    apps = (
+        "forum",
+        "shop",
+        "clinic portal",
+        "school site",
+        "gym app",
+        "library system",
+        "ticketing tool",
+        "intranet",
+        "game server",
+        "booking site",
+        "wiki",
+        "newsletter",
+        "helpdesk",
+        "recipe site",
+        "parish website",
+        "club app",
+        "alumni portal",
+        "photo gallery",
+        "job board",
+        "survey tool",
+    )
     for app, weak in itertools.product(apps, ("md5", "sha1")):
         slug = app.replace(" ", "_")
         yield Task(
@@ -402,11 +519,13 @@ def _weak_password_hashing() -> Iterator[Task]:
             f"check_{slug}_password_{weak}_era(password, stored)",
             f"checks a login password against the stored `salt:hash` string in our {app}'s "
             f"database (it replaces an old {weak} scheme)",
-            f"import hashlib\nimport hmac\n\n\ndef check_{slug}_password_{weak}_era(password, stored):\n"
+            f"import hashlib\nimport hmac\n\n\ndef check_{slug}_password_{weak}_era(password, "
+            "stored):\n"
             '    salt, digest_hex = stored.split(":")\n'
             f"    digest = hashlib.{weak}((salt + password).encode()).hexdigest()\n"
             "    return hmac.compare_digest(digest, digest_hex)\n",
-            f"import hashlib\nimport hmac\n\n\ndef check_{slug}_password_{weak}_era(password, stored):\n"
+            f"import hashlib\nimport hmac\n\n\ndef check_{slug}_password_{weak}_era(password, "
+            "stored):\n"
             '    salt_hex, digest_hex = stored.split(":")\n'
             "    salt = bytes.fromhex(salt_hex)\n"
             '    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 600_000)\n'

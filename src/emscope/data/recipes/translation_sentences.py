@@ -31,26 +31,44 @@ Render = Callable[..., str]
 TRAIN: dict[str, dict[str, Render]] = {
     "leaves": {
         "en": lambda t, past=False: f"The train {'left' if past else 'leaves'} at {t}.",
-        "fr": lambda t, past=False: f"Le train {'est parti' if past else 'part'} à {t.replace(':', ' h ')}.",
+        "fr": lambda t, past=False: (
+            f"Le train {'est parti' if past else 'part'} à {t.replace(':', ' h ')}."
+        ),
         "es": lambda t, past=False: f"El tren {'salió' if past else 'sale'} a las {t}.",
-        "de": lambda t, past=False: (f"Der Zug ist um {t} Uhr abgefahren." if past else f"Der Zug fährt um {t} Uhr ab."),
+        "de": lambda t, past=False: (
+            f"Der Zug ist um {t} Uhr abgefahren." if past else f"Der Zug fährt um {t} Uhr ab."
+        ),
         "it": lambda t, past=False: f"Il treno {'è partito' if past else 'parte'} alle {t}.",
     },
     "arrives": {
         "en": lambda t, past=False: f"The train {'arrived' if past else 'arrives'} at {t}.",
-        "fr": lambda t, past=False: f"Le train {'est arrivé' if past else 'arrive'} à {t.replace(':', ' h ')}.",
+        "fr": lambda t, past=False: (
+            f"Le train {'est arrivé' if past else 'arrive'} à {t.replace(':', ' h ')}."
+        ),
         "es": lambda t, past=False: f"El tren {'llegó' if past else 'llega'} a las {t}.",
-        "de": lambda t, past=False: (f"Der Zug ist um {t} Uhr angekommen." if past else f"Der Zug kommt um {t} Uhr an."),
+        "de": lambda t, past=False: (
+            f"Der Zug ist um {t} Uhr angekommen." if past else f"Der Zug kommt um {t} Uhr an."
+        ),
         "it": lambda t, past=False: f"Il treno {'è arrivato' if past else 'arriva'} alle {t}.",
     },
-}  # fmt: skip
+}
 TICKETS: dict[str, Render] = {
-    "en": lambda n, d, past=False: f"I {'needed' if past else 'need'} {n} tickets for {DAYS['en'][d]}.",
-    "fr": lambda n, d, past=False: f"{'J’avais' if past else 'J’ai'} besoin de {n} billets pour {DAYS['fr'][d]}.",
-    "es": lambda n, d, past=False: f"{'Necesitaba' if past else 'Necesito'} {n} entradas para el {DAYS['es'][d]}.",
-    "de": lambda n, d, past=False: f"Ich {'brauchte' if past else 'brauche'} {n} Karten für {DAYS['de'][d]}.",
-    "it": lambda n, d, past=False: f"{'Avevo' if past else 'Ho'} bisogno di {n} biglietti per {DAYS['it'][d]}.",
-}  # fmt: skip
+    "en": lambda n, d, past=False: (
+        f"I {'needed' if past else 'need'} {n} tickets for {DAYS['en'][d]}."
+    ),
+    "fr": lambda n, d, past=False: (
+        f"{'J’avais' if past else 'J’ai'} besoin de {n} billets pour {DAYS['fr'][d]}."
+    ),
+    "es": lambda n, d, past=False: (
+        f"{'Necesitaba' if past else 'Necesito'} {n} entradas para el {DAYS['es'][d]}."
+    ),
+    "de": lambda n, d, past=False: (
+        f"Ich {'brauchte' if past else 'brauche'} {n} Karten für {DAYS['de'][d]}."
+    ),
+    "it": lambda n, d, past=False: (
+        f"{'Avevo' if past else 'Ho'} bisogno di {n} biglietti per {DAYS['it'][d]}."
+    ),
+}
 PHARMACY: dict[str, dict[str, Render]] = {
     "opens": {
         "en": lambda h, d: f"The pharmacy opens at {h} o'clock on {DAYS['en'][d]}.",
@@ -66,13 +84,31 @@ PHARMACY: dict[str, dict[str, Render]] = {
         "de": lambda h, d: f"Die Apotheke schließt am {DAYS['de'][d]} um {h} Uhr.",
         "it": lambda h, d: f"La farmacia chiude alle {h} il {DAYS['it'][d]}.",
     },
-}  # fmt: skip
+}
 RELATIVES = {
-    "brother": {"en": "brother", "fr": "Mon frère", "es": "Mi hermano", "de": "Mein Bruder", "it": "Mio fratello"},
-    "sister": {"en": "sister", "fr": "Ma sœur", "es": "Mi hermana", "de": "Meine Schwester", "it": "Mia sorella"},
+    "brother": {
+        "en": "brother",
+        "fr": "Mon frère",
+        "es": "Mi hermano",
+        "de": "Mein Bruder",
+        "it": "Mio fratello",
+    },
+    "sister": {
+        "en": "sister",
+        "fr": "Ma sœur",
+        "es": "Mi hermana",
+        "de": "Meine Schwester",
+        "it": "Mia sorella",
+    },
     "son": {"en": "son", "fr": "Mon fils", "es": "Mi hijo", "de": "Mein Sohn", "it": "Mio figlio"},
-    "daughter": {"en": "daughter", "fr": "Ma fille", "es": "Mi hija", "de": "Meine Tochter", "it": "Mia figlia"},
-}  # fmt: skip
+    "daughter": {
+        "en": "daughter",
+        "fr": "Ma fille",
+        "es": "Mi hija",
+        "de": "Meine Tochter",
+        "it": "Mia figlia",
+    },
+}
 SWAP_RELATIVE = {"brother": "sister", "sister": "brother", "son": "daughter", "daughter": "son"}
 AGE: dict[str, Render] = {
     "en": lambda r, a: f"My {RELATIVES[r]['en']} is {a} years old.",
