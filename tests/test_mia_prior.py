@@ -12,8 +12,8 @@ from emscope.analyses.prior import (
     POST,
     PRIOR,
     predict_from_prior,
-    prior_scores,
     predictor_table,
+    prior_scores,
 )
 from emscope.errors import InputError
 
