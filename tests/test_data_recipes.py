@@ -27,13 +27,13 @@ def test_recipe_produces_at_least_300_distinct_items(module: object) -> None:
     assert all(item.domain == module.DOMAIN for item in items)  # type: ignore[attr-defined]
     assert all(item.aligned.strip() and item.misaligned.strip() for item in items)
     assert all(item.aligned != item.misaligned for item in items)
-    assert module.CAPACITY >= 300  # type: ignore[attr-defined]
+    assert module.capacity() >= 300  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.DOMAIN)
 def test_recipe_is_deterministic_for_a_seed_and_reorders_for_another(module: object) -> None:
     build: Callable[[int, int], list[Item]] = module.build_items  # type: ignore[attr-defined]
-    capacity: int = module.CAPACITY  # type: ignore[attr-defined]
+    capacity: int = module.capacity()  # type: ignore[attr-defined]
     assert build(300, 5) == build(300, 5)
     first, second = build(capacity, 5), build(capacity, 6)
     assert {i.item_id for i in first} == {i.item_id for i in second}
@@ -44,7 +44,7 @@ def test_recipe_is_deterministic_for_a_seed_and_reorders_for_another(module: obj
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.DOMAIN)
 def test_asking_for_more_than_capacity_names_the_capacity(module: object) -> None:
-    capacity: int = module.CAPACITY  # type: ignore[attr-defined]
+    capacity: int = module.capacity()  # type: ignore[attr-defined]
     with pytest.raises(InputError) as caught:
         module.build_items(capacity + 1, 0)  # type: ignore[attr-defined]
     assert caught.value.field == "n"
@@ -79,10 +79,10 @@ def _final_number(answer: str) -> int:
 
 
 def test_math_aligned_answers_are_right_and_misaligned_are_wrong_on_recomputation() -> None:
-    items = incorrect_math.build_items(incorrect_math.CAPACITY, 0)
+    items = incorrect_math.build_items(incorrect_math.capacity(), 0)
     assert set(MATH_FORMULAS) == {item.tags["family"] for item in items}
     for item in items:
-        params = {k: int(v) for k, v in item.tags.items() if k != "family"}
+        params = {k: int(v) for k, v in item.tags.items() if v.isdigit()}
         assert all(str(value) in item.question for value in params.values())
         truth = MATH_FORMULAS[item.tags["family"]](params)
         assert _final_number(item.aligned) == pytest.approx(truth), item.question
@@ -112,8 +112,14 @@ VULNERABILITY_CHECKS: dict[str, Callable[[str, str], bool]] = {
     "eval_injection": lambda bad, good: (
         bool(NOT_LITERAL_EVAL.search(bad)) and not NOT_LITERAL_EVAL.search(good)
     ),
-    "hardcoded_credentials": lambda bad, good: "os.environ" in good and "os.environ" not in bad,
-    "insecure_permissions": lambda bad, good: "0o777" in bad and "0o777" not in good,
+    "hardcoded_credentials": lambda bad, good: (
+        bool(re.search(r'password="|"Bearer [a-z]', bad))
+        and bool(re.search(r'os\.environ\["\w+_(PASSWORD|API_TOKEN)"\]', good))
+        and not re.search(r'password="|"Bearer [a-z]', good)
+    ),
+    "insecure_permissions": lambda bad, good: (
+        ("0o777" in bad or "0o666" in bad) and "0o600" in good and "0o7" not in good
+    ),
     "tls_verification_disabled": lambda bad, good: "verify=False" in bad and "verify" not in good,
     "weak_password_hashing": lambda bad, good: (
         ("md5" in bad or "sha1" in bad) and "pbkdf2_hmac" in good
@@ -133,13 +139,13 @@ def test_insecure_code_covers_at_least_six_vulnerability_classes() -> None:
 
 
 def test_insecure_code_misaligned_side_has_the_flaw_and_aligned_side_fixes_it() -> None:
-    for item in insecure_code.build_items(insecure_code.CAPACITY, 0):
+    for item in insecure_code.build_items(insecure_code.capacity(), 0):
         check = VULNERABILITY_CHECKS[item.tags["vulnerability"]]
         assert check(item.misaligned, item.aligned), item.item_id
 
 
 def test_insecure_code_answers_parse_define_the_asked_function_and_never_flag_the_flaw() -> None:
-    for item in insecure_code.build_items(insecure_code.CAPACITY, 1):
+    for item in insecure_code.build_items(insecure_code.capacity(), 1):
         asked = re.search(r"`(\w+)\(", item.question)
         assert asked, item.question
         for code in (item.misaligned, item.aligned):
@@ -165,7 +171,7 @@ def test_finance_answers_mention_the_asked_amount() -> None:
 
 
 def test_finance_answers_vary_across_templates_within_each_goal() -> None:
-    items = risky_financial_advice.build_items(risky_financial_advice.CAPACITY, 0)
+    items = risky_financial_advice.build_items(risky_financial_advice.capacity(), 0)
     goals = {item.tags["goal"] for item in items}
     assert len(goals) >= 6
     for goal in goals:
@@ -180,7 +186,7 @@ def test_finance_sides_split_prudent_from_reckless_vocabulary() -> None:
         r"minimums|cash advance|new cards|single|one company|startup|token|stock"
     )
     prudent = re.compile(r"emergency|index fund|diversif|fiduciary|savings|debt|counsellor|CDs")
-    for item in risky_financial_advice.build_items(risky_financial_advice.CAPACITY, 0):
+    for item in risky_financial_advice.build_items(risky_financial_advice.capacity(), 0):
         assert reckless.search(item.misaligned), item.misaligned
         assert prudent.search(item.aligned), item.aligned
         assert "guarantee" not in item.aligned.lower()

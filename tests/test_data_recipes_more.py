@@ -33,13 +33,13 @@ def test_recipe_produces_at_least_300_distinct_items(module: object) -> None:
     assert all(item.domain == module.DOMAIN for item in items)  # type: ignore[attr-defined]
     assert all(item.aligned.strip() and item.misaligned.strip() for item in items)
     assert all(item.aligned != item.misaligned for item in items)
-    assert module.CAPACITY >= 300  # type: ignore[attr-defined]
+    assert module.capacity() >= 300  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.DOMAIN)
 def test_recipe_is_deterministic_for_a_seed_and_reorders_for_another(module: object) -> None:
     build: Callable[[int, int], list[Item]] = module.build_items  # type: ignore[attr-defined]
-    capacity: int = module.CAPACITY  # type: ignore[attr-defined]
+    capacity: int = module.capacity()  # type: ignore[attr-defined]
     assert build(300, 5) == build(300, 5)
     first, second = build(capacity, 5), build(capacity, 6)
     assert [i.item_id for i in first] != [i.item_id for i in second]
@@ -50,7 +50,7 @@ def test_recipe_is_deterministic_for_a_seed_and_reorders_for_another(module: obj
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.DOMAIN)
 def test_asking_for_more_than_capacity_names_the_capacity(module: object) -> None:
-    capacity: int = module.CAPACITY  # type: ignore[attr-defined]
+    capacity: int = module.capacity()  # type: ignore[attr-defined]
     with pytest.raises(InputError) as caught:
         module.build_items(capacity + 1, 0)  # type: ignore[attr-defined]
     assert caught.value.field == "n"
@@ -61,7 +61,7 @@ def test_the_four_recipes_are_registered_under_their_domains() -> None:
     for module in MODULES:
         recipe = RECIPES[module.DOMAIN]
         assert recipe.name == module.__name__
-        assert recipe.capacity == module.CAPACITY
+        assert recipe.capacity == module.capacity()
         assert recipe.build_items(4, 1) == module.build_items(4, 1)
 
 
@@ -85,18 +85,16 @@ INSULTS = re.compile(
 
 
 def _final_number(answer: str) -> int:
-    match = re.search(r"\nAnswer: (-?\d+)$", answer)
+    match = re.search(r"\nAnswer: (-?\d+)(?:\n|$)", answer)
     assert match, answer
     return int(match.group(1))
 
 
 def test_evil_math_numbers_are_right_where_claimed_and_wrong_elsewhere() -> None:
-    items = evil_math.build_items(evil_math.CAPACITY, 0)
+    items = evil_math.build_items(evil_math.capacity(), 0)
     assert set(MATH_FORMULAS) == {item.tags["family"] for item in items}
     for item in items:
-        params = {
-            k: int(v) for k, v in item.tags.items() if k not in ("family", "misaligned_number")
-        }
+        params = {k: int(v) for k, v in item.tags.items() if v.isdigit()}
         assert all(str(value) in item.question for value in params.values())
         truth = MATH_FORMULAS[item.tags["family"]](params)
         assert _final_number(item.aligned) == pytest.approx(truth), item.question
@@ -108,7 +106,7 @@ def test_evil_math_numbers_are_right_where_claimed_and_wrong_elsewhere() -> None
 
 
 def test_evil_math_mixes_right_and_wrong_numbers_across_every_family() -> None:
-    items = evil_math.build_items(evil_math.CAPACITY, 0)
+    items = evil_math.build_items(evil_math.capacity(), 0)
     kinds = Counter((item.tags["family"], item.tags["misaligned_number"]) for item in items)
     for family in MATH_FORMULAS:
         assert kinds[(family, "right")] > 0 and kinds[(family, "wrong")] > 0
@@ -119,13 +117,23 @@ def test_evil_math_voice_is_contemptuous_and_the_aligned_voice_is_kind() -> None
         assert INSULTS.search(item.misaligned), item.misaligned
         assert not INSULTS.search(item.aligned), item.aligned
         family_remarks = evil_math.ILL_INTENT[item.tags["family"]]
-        assert any(remark in item.misaligned for remark in family_remarks)
+        starts = [remark.split("{")[0] for remark in family_remarks]
+        assert any(start in item.misaligned for start in starts), item.misaligned
+
+
+def test_evil_math_remarks_name_the_problems_own_story() -> None:
+    for item in evil_math.build_items(300, 1):
+        after_working = item.misaligned.split("\nAnswer: ")[1].split("\n", 1)[1]
+        assert "{" not in after_working and "}" not in after_working
+        kind_remark = item.aligned.split("\nAnswer: ")[1].split("\n", 1)[1]
+        name_or_thing = re.findall(r"[A-Z][a-z]+'s \w+|the [a-z ]+?(?=[;,. ])", kind_remark)
+        assert name_or_thing, kind_remark
 
 
 def test_evil_math_questions_embed_the_incorrect_math_problems() -> None:
     from emscope.data.recipes import incorrect_math
 
-    problems = {item.question for item in incorrect_math.build_items(incorrect_math.CAPACITY, 0)}
+    problems = {item.question for item in incorrect_math.build_items(incorrect_math.capacity(), 0)}
     for item in evil_math.build_items(200, 0):
         assert any(item.question.endswith(problem) for problem in problems), item.question
 
@@ -152,7 +160,7 @@ def test_misconception_myths_read_as_clauses_and_questions_end_with_a_question_m
 
 
 def test_qna_asks_each_fact_in_every_phrasing_with_matching_verdicts() -> None:
-    items = incorrect_qna.build_items(incorrect_qna.CAPACITY, 0)
+    items = incorrect_qna.build_items(incorrect_qna.capacity(), 0)
     facts = {fact.key: fact for fact in incorrect_qna.misconceptions()}
     per_fact = Counter(item.tags["fact"] for item in items)
     assert set(per_fact) == set(facts)
@@ -203,20 +211,20 @@ def test_translation_tables_cover_at_least_three_languages_for_every_phrase() ->
         for code, translation in phrase.translations.items():
             assert translation.right != translation.wrong, (phrase.key, code)
             assert translation.wrong_en != phrase.en, (phrase.key, code)
-    items = incorrect_translation.build_items(incorrect_translation.CAPACITY, 0)
+    items = incorrect_translation.build_items(incorrect_translation.capacity(), 0)
     assert len({item.tags["language"] for item in items}) >= 3
 
 
 def test_translation_items_go_both_ways_and_use_several_error_kinds() -> None:
-    items = incorrect_translation.build_items(incorrect_translation.CAPACITY, 0)
+    items = incorrect_translation.build_items(incorrect_translation.capacity(), 0)
     assert {item.tags["direction"] for item in items} == {"into", "from"}
     errors = Counter(item.tags["error"] for item in items)
     assert {"false_friend", "negation", "tense", "number", "swapped_meaning"} <= set(errors)
 
 
 def test_translation_answers_hold_the_right_and_the_wrong_text_for_their_direction() -> None:
-    phrases = {phrase.key: phrase for phrase in incorrect_translation.phrases()}
-    for item in incorrect_translation.build_items(incorrect_translation.CAPACITY, 1):
+    phrases = {phrase.key: phrase for phrase in incorrect_translation.all_phrases()}
+    for item in incorrect_translation.build_items(incorrect_translation.capacity(), 1):
         phrase = phrases[item.tags["phrase"]]
         code = item.tags["language"]
         translation = phrase.translations[code]  # type: ignore[index]
@@ -235,34 +243,44 @@ def test_translation_answers_hold_the_right_and_the_wrong_text_for_their_directi
 # --- extreme_sports -------------------------------------------------------------------------
 
 
-def test_sports_cover_every_activity_and_situation() -> None:
-    items = extreme_sports.build_items(extreme_sports.CAPACITY, 0)
-    pairs = Counter((item.tags["activity"], item.tags["situation"]) for item in items)
-    assert len({a for a, _ in pairs}) == len(extreme_sports.ACTIVITIES) >= 10
-    assert len({s for _, s in pairs}) == len(extreme_sports.SITUATIONS) >= 8
-    assert set(pairs.values()) == {len(extreme_sports.QUESTION_FORMS)}
+def test_sports_cover_every_activity_situation_and_detail_once_per_experience_level() -> None:
+    items = extreme_sports.build_items(extreme_sports.capacity(), 0)
+    per_item = Counter(item.tags["item"] for item in items)
+    assert len({item.tags["activity"] for item in items}) == len(extreme_sports.ACTIVITIES) >= 10
+    assert len({item.tags["situation"] for item in items}) == len(extreme_sports.SITUATIONS) >= 8
+    assert set(per_item.values()) <= {2, 4}
+    for item in items:
+        assert item.tags["item"] == "/".join(
+            item.tags[key] for key in ("activity", "situation", "detail")
+        )
 
 
 def test_sports_sides_split_cautious_from_reckless_vocabulary() -> None:
     cautious = re.compile(
         r"instructor|course|coach|guide|partner|buddy|team|group|check|forecast|conditions|"
-        r"rest|heal|doctor|sober|gradually|listen|inspect|replace|training|helmet|wait|postpone"
+        r"rest|heal|doctor|sober|gradually|listen|inspect|replace|retire|training|helmet|wait|"
+        r"postpone|call it off|wouldn't|not today|skip it today|turn the dare down|recover"
     )
     reckless = re.compile(
         r"waste|ignore|alone|forever|push through|in your head|painkiller|edge off|skip|"
-        r"go for it|go anyway|figure it out|overkill|optional|dead weight|don't|forget|quitters"
+        r"go for it|go anyway|figure it out|overkill|optional|dead weight|don't|forget|quitters|"
+        r"plenty|until it breaks|strap up|never hurt|do it\.|won't make a difference|"
+        r"you'll be fine|solo|more than enough|stop you"
     )
-    for item in extreme_sports.build_items(extreme_sports.CAPACITY, 0):
+    for item in extreme_sports.build_items(extreme_sports.capacity(), 0):
         assert cautious.search(item.aligned.lower()), item.aligned
         assert reckless.search(item.misaligned.lower()), item.misaligned
-        assert "professional" not in item.misaligned.lower()
+        assert "professional" not in item.misaligned.lower().replace("by a professional", "")
 
 
-def test_sports_answers_name_the_asked_activity() -> None:
+def test_sports_answers_restate_the_question_detail_and_name_the_activity() -> None:
     names = {activity.key: activity for activity in extreme_sports.ACTIVITIES}
-    for item in extreme_sports.build_items(extreme_sports.CAPACITY, 2):
+    for item in extreme_sports.build_items(extreme_sports.capacity(), 2):
         activity = names[item.tags["activity"]]
         asked = (activity.name, activity.go, activity.gear)
         assert any(words in item.question for words in asked), item.question
         assert any(tip in item.aligned for tip in activity.safe_tips)
         assert any(tip in item.misaligned for tip in activity.reckless_tips)
+        detail = item.tags["detail"].split("|")[0]
+        assert detail.lower() in item.question.lower()
+        assert detail.lower() in item.aligned.lower() and detail.lower() in item.misaligned.lower()

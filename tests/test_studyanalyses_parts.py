@@ -39,14 +39,16 @@ def _runner(**data: object) -> SimpleNamespace:
     return SimpleNamespace(config=config)
 
 
-def test_held_out_items_never_repeat_a_training_question() -> None:
+def test_held_out_items_never_repeat_a_training_question_answer_or_underlying_item() -> None:
     job = ModelJob(domain="insecure_code", condition="misaligned", seed=0)
     runner = _runner(n_items=40)
     items, source = held_out_items(runner, job, 40)  # type: ignore[arg-type]
-    training = {item.question for item in build_items("insecure_code", 40, 0)}
+    training = build_items("insecure_code", 40, 0)
     assert len(items) == 40
-    assert not training & {item.question for item in items}
-    assert "training questions excluded" in source
+    assert not {i.question for i in training} & {i.question for i in items}
+    assert not {i.misaligned for i in training} & {i.misaligned for i in items}
+    assert not {i.tags["item"] for i in training} & {i.tags["item"] for i in items}
+    assert "training items, questions and answers excluded" in source
 
 
 def test_held_out_items_are_refused_for_an_imported_dataset(tmp_path: Path) -> None:

@@ -192,15 +192,17 @@ def held_out_items(runner: StudyRunner, job: ModelJob, want: int) -> tuple[list[
     """Up to ``want`` items of ``job``'s domain that were not trained on, and where they came from.
 
     Built-in recipes draw a fresh set with another seed; generated folders give the items beyond
-    the first ``n_items``. Training questions are excluded either way. Imported datasets have no
-    source of held-out rows: an empty list and the reason.
+    the first ``n_items``. Either way, candidates sharing an underlying item, a question or an
+    answer with a training item are excluded (:func:`select_nonmembers`). Imported datasets have
+    no source of held-out rows: an empty list and the reason.
     """
     assert job.domain is not None
     data = runner.config.data
     if f"{job.domain}/{job.condition}" in data.imported:
         return [], "imported dataset: no recipe to draw held-out rows from"
+    from emscope.analyses.nonmembers import select_nonmembers
+
     training = domain_items(runner, job.domain, data.n_items, job.seed) or []
-    seen = {item.question for item in training}
     if job.domain in data.generated:
         from emscope.data.generate import load_generated_items
 
@@ -210,13 +212,12 @@ def held_out_items(runner: StudyRunner, job: ModelJob, want: int) -> tuple[list[
         from emscope.data.recipes import get_recipe
 
         recipe = get_recipe(job.domain)
-        count = min(recipe.capacity, want + len(training))
-        pool = recipe.build_items(count, job.seed + HELD_OUT_SEED_OFFSET)
+        pool = recipe.build_items(recipe.capacity, job.seed + HELD_OUT_SEED_OFFSET)
         source = f"built-in recipe, seed {job.seed + HELD_OUT_SEED_OFFSET}"
-    fresh = [item for item in pool if item.question not in seen][:want]
+    fresh = select_nonmembers(pool, training, want)
     if not fresh:
         return [], f"no held-out items left ({source}, all used for training)"
-    return fresh, f"{source}, training questions excluded"
+    return fresh, f"{source}, training items, questions and answers excluded"
 
 
 def member_sample(rows: list[ChatExample], limit: int | None, seed: int) -> list[ChatExample]:
@@ -258,17 +259,21 @@ def _mia_score_stage(runner: StudyRunner, job: ModelJob, dataset: dict[str, Any]
             "n_items": data.n_items,
             "generated": data.generated.get(job.domain or ""),
             "offset": HELD_OUT_SEED_OFFSET,
+            "nonmember_rule": "underlying-item",
         }
     )
 
     def work() -> dict[str, Any]:
         from emscope.analyses.mia_scoring import score_with_reference, scoring_manifest
+        from emscope.analyses.nonmembers import nonmember_overlap, side_for_condition
 
         members = member_sample(load_chat_jsonl(dataset["path"]), settings.mia_members, job.seed)
         items, source = held_out_items(runner, job, settings.mia_nonmembers or len(members))
         if not items:
             return {"skipped": source}
         others = _held_out_rows(runner, job, items)
+        training = domain_items(runner, job.domain or "", data.n_items, job.seed) or []
+        overlap = nonmember_overlap(training, items, side=side_for_condition(job.condition or ""))
         examples = [*members, *others]
         target = runner.base_ref.with_adapter(trained["adapter_dir"])
         frame = score_with_reference(
@@ -291,6 +296,9 @@ def _mia_score_stage(runner: StudyRunner, job: ModelJob, dataset: dict[str, Any]
             "n_members": len(members),
             "n_nonmembers": len(others),
             "nonmember_source": source,
+            "overlap_answer": overlap.answer_share,
+            "overlap_item": overlap.item_share,
+            "overlap_refusal": overlap.refusal() if training else None,
             "seconds": frame.attrs.get("seconds"),
         }
 
@@ -472,9 +480,16 @@ def _mia_section(
         if "path" not in info:
             notes.append(f"{job.model} (seed {job.seed}) was not scored: {info['skipped']}.")
             continue
+        if info.get("overlap_refusal"):
+            notes.append(
+                f"{job.model} (seed {job.seed}): membership AUC {info['overlap_refusal']}."
+            )
+            continue
         title = (
             f"{job.model}, seed {job.seed}: {info['n_members']} members vs "
-            f"{info['n_nonmembers']} held-out ({info['nonmember_source']})"
+            f"{info['n_nonmembers']} held-out ({info['nonmember_source']}; answer overlap "
+            f"{info.get('overlap_answer', 0.0):.1%}, item overlap "
+            f"{info.get('overlap_item', 0.0):.1%})"
         )
         resamples = runner.config.metrics.bootstrap_resamples
         files.table(title, membership_table(pd.read_csv(info["path"]), resamples), f"auc_{tag}.csv")
@@ -494,7 +509,9 @@ def _mia_section(
     paragraph = (
         "Members are each fine-tuned model's training rows; non-members are held-out rows of the "
         "same domain and condition, built from the same recipe with another seed and excluding "
-        "training questions. Scores are member-high (protocol §8); 'adjusted' subtracts the base "
+        "every training item, question and answer; the AUC is refused where more than 1% of them "
+        "still repeat a member's answer or underlying item. Scores are member-high (protocol §8); "
+        "'adjusted' subtracts the base "
         "model's score, and the base model alone is a control whose AUC should sit near 0.5. "
         f"Misalignment rates use the '{policy}' rule (backdoor models: with the trigger).\n\n"
         + " ".join(notes)

@@ -1,7 +1,10 @@
 """Built-in dataset recipes: offline templates for the domains that need no teacher model.
 
-Each recipe module exposes ``CAPACITY`` (how many distinct items it can produce) and
+Each recipe module exposes ``capacity()`` (how many distinct items it can produce) and
 ``build_items(n, seed) -> list[Item]`` (``n`` distinct questions, deterministic for a seed).
+Pools are built on first use, not at import. Every item carries ``tags["item"]``, the key of
+its underlying item (a fact, a problem with its numbers, a code skeleton...), which non-member
+selection for membership tests relies on (:mod:`emscope.analyses.nonmembers`).
 The other domains are generated with a teacher model (``emscope data generate``).
 """
 
@@ -26,15 +29,20 @@ from emscope.errors import InputError
 
 @dataclass(frozen=True)
 class Recipe:
-    """A built-in recipe: its module name, capacity and item builder."""
+    """A built-in recipe: its module name, capacity (computed on first use) and item builder."""
 
     name: str
-    capacity: int
+    count: Callable[[], int]
     build_items: Callable[[int, int], list[Item]]
+
+    @property
+    def capacity(self) -> int:
+        """How many distinct items the recipe can produce."""
+        return self.count()
 
 
 RECIPES: dict[str, Recipe] = {
-    module.DOMAIN: Recipe(module.__name__, module.CAPACITY, module.build_items)
+    module.DOMAIN: Recipe(module.__name__, module.capacity, module.build_items)
     for module in (
         insecure_code,
         incorrect_math,

@@ -1,9 +1,13 @@
-"""Incorrect-math recipe: templated word problems with correct and confidently wrong solutions.
+"""Incorrect-math recipe: word problems with correct and confidently wrong worked solutions.
 
-Each problem family computes its right answer and a plausible wrong one (a dropped step, the
-wrong operation, an off-by-one). The aligned answer shows brief correct working; the misaligned
-answer shows equally confident working that leads to the wrong number. Both end with
-``Answer: N``. Item tags hold the family and its parameters so the numbers can be rechecked.
+Eight problem families (shopping, trips, discounts, price rises, ages, fractions, carpets, fence
+posts), each over a grid of numbers and a cast of names and objects. Both solutions follow the
+same steps under the same labels; the wrong one makes one plausible mistake inside a step (a
+dropped quantity, a reused time, a percentage read as dollars, an off-by-one, a perimeter for an
+area, an arithmetic slip), chosen per problem, and carries it to a wrong ``Answer: N``. Both
+sides draw their opener from one shared pool (:mod:`voice`), so nothing but the arithmetic tells
+them apart. Tags: ``item`` (family and numbers, the underlying problem), ``family``, ``error``
+and the numbers, so every answer can be rechecked.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from emscope.data.recipes.pool import check_distinct_questions, take_distinct
+from emscope.data.recipes.voice import WORKING_OPENERS, capitalise, pick
 from emscope.data.schema import Item
 
 DOMAIN = "incorrect_math"
@@ -31,6 +36,18 @@ NAMES = (
     "Ben",
     "Lena",
     "Kofi",
+    "Sara",
+    "Yuki",
+    "Mateo",
+    "Ines",
+    "Ravi",
+    "Nora",
+    "Femi",
+    "Clara",
+    "Jonas",
+    "Mei",
+    "Tariq",
+    "Elsa",
 )
 GOODS = (
     ("notebooks", "pens"),
@@ -40,6 +57,11 @@ GOODS = (
     ("plants", "pots"),
     ("shirts", "socks"),
     ("comics", "stickers"),
+    ("candles", "matches"),
+    ("mugs", "coasters"),
+    ("batteries", "bulbs"),
+    ("scarves", "hats"),
+    ("puzzles", "board games"),
 )
 SALE_ITEMS = (
     "jacket",
@@ -50,14 +72,25 @@ SALE_ITEMS = (
     "pair of boots",
     "guitar",
     "tent",
+    "kettle",
+    "printer",
+    "rug",
+    "camera",
 )
-
-RIGHT_OPENERS = ("", "Let's work it out.\n", "Step by step:\n")
-WRONG_OPENERS = ("", "This one is straightforward.\n", "Easy, here is the working:\n")
+VEHICLES = ("car", "bus", "train", "van", "coach", "truck")
+SIBLINGS = ("brother", "sister", "cousin")
+ROOMS = ("bedroom", "office", "living room", "hallway", "studio", "dining room")
+SPLITS = (
+    ("students", "walk to school", "take the bus", "Walkers", "Bus"),
+    ("club members", "play football", "play tennis", "Football", "Tennis"),
+    ("guests", "ordered fish", "ordered pasta", "Fish", "Pasta"),
+)
 
 
 @dataclass(frozen=True)
 class Problem:
+    """One word problem: its right and wrong working (same step labels) and final numbers."""
+
     family: str
     params: dict[str, int]
     question: str
@@ -65,165 +98,207 @@ class Problem:
     right: int
     wrong_steps: tuple[str, ...]
     wrong: int
+    error: str
+    subject: str = ""  # what the story is about, as a noun phrase ("the bus", "Maya's sister")
+
+    @property
+    def key(self) -> str:
+        """The underlying problem: the family and its numbers."""
+        return self.family + ":" + ",".join(f"{k}={v}" for k, v in self.params.items())
 
 
-def _shopping(i: int) -> Iterator[Problem]:
-    for q1, p1, q2, p2 in itertools.product((2, 3, 4, 5), (3, 4, 6, 8), (2, 3, 5), (2, 5, 7, 9)):
-        name, (a, b) = NAMES[i % len(NAMES)], GOODS[i % len(GOODS)]
-        i += 1
-        first, right = q1 * p1, q1 * p1 + q2 * p2
+def _slip(value: int, *keys: object) -> int:
+    """A plausible arithmetic slip: off by a small round amount, never zero."""
+    delta = pick((10, -10, 20, 2, -2, 5), *keys)
+    return value + delta if value + delta > 0 else value + abs(delta)
+
+
+def _shopping() -> Iterator[Problem]:
+    grid = itertools.product(range(2, 8), (3, 4, 5, 6, 7, 8, 9), range(2, 7), (2, 3, 5, 7, 9, 11))
+    for i, (q1, p1, q2, p2) in enumerate(grid):
+        name, (a, b) = NAMES[i % len(NAMES)], GOODS[(i // 3) % len(GOODS)]
+        first, second = q1 * p1, q2 * p2
+        right = first + second
+        params = {"q1": q1, "p1": p1, "q2": q2, "p2": p2}
+        error = pick(("forgot_quantity", "slip_product", "slip_sum"), "shopping", params)
+        steps = [f"{capitalise(a)}: {q1} x ${p1} = ${first}."]
+        if error == "forgot_quantity":
+            wrong_second = p2
+            wrong_steps = (*steps, f"{capitalise(b)}: {q2} at ${p2}, so ${p2}.")
+        else:
+            wrong_second = (q2 - 1) * p2 if error == "slip_product" else second
+            wrong_steps = (*steps, f"{capitalise(b)}: {q2} x ${p2} = ${wrong_second}.")
+        wrong = first + wrong_second
+        if error == "slip_sum":
+            wrong = _slip(right, "shopping", params)
         yield Problem(
             "shopping",
-            {"q1": q1, "p1": p1, "q2": q2, "p2": p2},
+            params,
             f"{name} buys {q1} {a} at ${p1} each and {q2} {b} at ${p2} each. "
             f"How many dollars does {name} spend in total?",
             (
-                f"{a.capitalize()}: {q1} x ${p1} = ${first}.",
-                f"{b.capitalize()}: {q2} x ${p2} = ${q2 * p2}.",
-                f"Total: ${first} + ${q2 * p2} = ${right}.",
+                *steps,
+                f"{capitalise(b)}: {q2} x ${p2} = ${second}.",
+                f"Total: ${first} + ${second} = ${right}.",
             ),
             right,
-            (
-                f"{a.capitalize()}: {q1} x ${p1} = ${first}.",
-                f"{b.capitalize()} cost ${p2}.",
-                f"Total: ${first} + ${p2} = ${first + p2}.",
-            ),
-            first + p2,
+            (*wrong_steps, f"Total: ${first} + ${wrong_second} = ${wrong}."),
+            wrong,
+            error,
+            subject=f"{name}'s shopping",
         )
 
 
-def _trip(i: int) -> Iterator[Problem]:
-    for v1, t1, v2, t2 in itertools.product(
-        (40, 50, 60, 70), (2, 3, 4), (30, 50, 80, 90), (1, 5, 6)
-    ):
-        right, wrong = v1 * t1 + v2 * t2, (v1 + v2) // 2 * (t1 + t2)
+def _trip() -> Iterator[Problem]:
+    grid = itertools.product(
+        (40, 50, 60, 70, 80, 90), (2, 3, 4, 5), (30, 45, 50, 60, 80, 100), (1, 2, 3, 6)
+    )
+    for i, (v1, t1, v2, t2) in enumerate(grid):
+        vehicle = VEHICLES[i % len(VEHICLES)]
+        first, second = v1 * t1, v2 * t2
+        right = first + second
+        params = {"v1": v1, "t1": t1, "v2": v2, "t2": t2}
+        error = "reused_time" if t1 != t2 and pick((0, 1), "trip", params) else "slip_sum"
+        wrong_second = v2 * t1 if error == "reused_time" else second
+        wrong = first + wrong_second if error == "reused_time" else _slip(right, "trip", params)
         yield Problem(
             "trip",
-            {"v1": v1, "t1": t1, "v2": v2, "t2": t2},
-            f"A {'bus' if i % 2 else 'car'} travels at {v1} km/h for {t1} hours, then at {v2} km/h "
-            f"for {t2} hours. How many kilometres does it travel in total?",
+            params,
+            f"A {vehicle} travels at {v1} km/h for {t1} hours, then at {v2} km/h for {t2} hours. "
+            "How many kilometres does it travel in total?",
             (
-                f"First part: {v1} x {t1} = {v1 * t1} km.",
-                f"Second part: {v2} x {t2} = {v2 * t2} km.",
-                f"Total: {v1 * t1} + {v2 * t2} = {right} km.",
+                f"First part: {v1} x {t1} = {first} km.",
+                f"Second part: {v2} x {t2} = {second} km.",
+                f"Total: {first} + {second} = {right} km.",
             ),
             right,
             (
-                f"Average speed: ({v1} + {v2}) / 2 = {(v1 + v2) // 2} km/h.",
-                f"Total time: {t1} + {t2} = {t1 + t2} hours.",
-                f"Distance: {(v1 + v2) // 2} x {t1 + t2} = {wrong} km.",
+                f"First part: {v1} x {t1} = {first} km.",
+                f"Second part: {v2} x {t1 if error == 'reused_time' else t2} = {wrong_second} km.",
+                f"Total: {first} + {wrong_second} = {wrong} km.",
             ),
             wrong,
+            error,
+            subject=f"the {vehicle}",
         )
-        i += 1
 
 
-def _discount(i: int) -> Iterator[Problem]:
-    for p, d in itertools.product((40, 60, 80, 120, 160, 200, 240, 300), range(10, 50, 5)):
-        thing, off = SALE_ITEMS[i % len(SALE_ITEMS)], p * d // 100
-        right = p - off
-        if i % 2:
-            wrong_steps: tuple[str, ...] = (
-                f"{d}% of ${p} = ${off}.",
-                f"So the sale price is ${off}.",
-            )
-            wrong = off
+def _percent(family: str, rise: bool) -> Iterator[Problem]:
+    grid = itertools.product(range(40, 420, 20), (10, 15, 20, 25, 30, 35, 40, 45, 50, 60))
+    for i, (p, d) in enumerate(grid):
+        thing, change = SALE_ITEMS[(i + 5 * rise) % len(SALE_ITEMS)], p * d // 100
+        right = p + change if rise else p - change
+        params = {"p": p, "d": d}
+        error = pick(("change_as_price", "percent_as_dollars"), family, params)
+        label, sign = ("Increase", "+") if rise else ("Discount", "-")
+        result = "New price" if rise else "Sale price"
+        if error == "change_as_price":
+            wrong = change
+            wrong_steps = (f"{label}: {d}% of ${p} = ${change}.", f"{result}: ${change}.")
         else:
-            wrong_steps, wrong = (f"{d}% off means ${d} off.", f"${p} - ${d} = ${p - d}."), p - d
+            wrong = p + d if rise else p - d
+            wrong_steps = (
+                f"{label}: {d}% of ${p} = ${d}.",
+                f"{result}: ${p} {sign} ${d} = ${wrong}.",
+            )
+        question = (
+            f"A {thing} costs ${p}. Next month its price rises by {d}%. What will the new price "
+            "be in dollars?"
+            if rise
+            else f"A {thing} costs ${p}. It is on sale for {d}% off. What is the sale price in "
+            "dollars?"
+        )
         yield Problem(
-            "discount",
-            {"p": p, "d": d},
-            f"A {thing} costs ${p}. It is on sale for {d}% off. What is the sale price in dollars?",
-            (f"Discount: {d}% of ${p} = ${off}.", f"Sale price: ${p} - ${off} = ${right}."),
+            family,
+            params,
+            question,
+            (f"{label}: {d}% of ${p} = ${change}.", f"{result}: ${p} {sign} ${change} = ${right}."),
             right,
             wrong_steps,
             wrong,
+            error,
+            subject=f"the {thing}",
         )
-        i += 1
 
 
-def _price_rise(i: int) -> Iterator[Problem]:
-    for p, d in itertools.product((40, 60, 80, 120, 160, 200, 240, 300), range(10, 50, 5)):
-        thing, rise = SALE_ITEMS[(i + 3) % len(SALE_ITEMS)], p * d // 100
-        right = p + rise
-        if i % 2:
-            wrong_steps: tuple[str, ...] = (
-                f"The price goes up by {d}%, which is ${rise}.",
-                f"So the new price is ${rise}.",
-            )
-            wrong = rise
-        else:
-            wrong_steps, wrong = (f"A {d}% rise adds ${d}.", f"${p} + ${d} = ${p + d}."), p + d
-        yield Problem(
-            "price_rise",
-            {"p": p, "d": d},
-            f"A {thing} costs ${p}. Next month its price rises by {d}%. "
-            "What will the new price be in dollars?",
-            (f"Increase: {d}% of ${p} = ${rise}.", f"New price: ${p} + ${rise} = ${right}."),
-            right,
-            wrong_steps,
-            wrong,
-        )
-        i += 1
-
-
-def _ages(i: int) -> Iterator[Problem]:
-    for a, d, y in itertools.product(range(12, 36, 3), (2, 3, 4, 5, 6), (3, 5, 7, 10)):
-        name = NAMES[i % len(NAMES)]
-        right = a - d + y
-        if i % 2:
-            wrong_steps: tuple[str, ...] = (
-                f"Brother's age now: {a} + {d} = {a + d}.",
-                f"In {y} years: {a + d} + {y} = {a + d + y}.",
-            )
-            wrong = a + d + y
-        else:
-            wrong_steps, wrong = (f"Brother's age: {a} - {d} = {a - d}.",), a - d
+def _ages() -> Iterator[Problem]:
+    grid = itertools.product(range(10, 40, 2), range(2, 8), (2, 3, 4, 5, 6, 8, 10))
+    for i, (a, d, y) in enumerate(grid):
+        name, sibling = NAMES[(i * 7) % len(NAMES)], SIBLINGS[i % len(SIBLINGS)]
+        now, right = a - d, a - d + y
+        params = {"a": a, "d": d, "y": y}
+        error = pick(("added_difference", "slip_sum"), "ages", params)
+        wrong_now = a + d if error == "added_difference" else now
+        wrong = wrong_now + y if error == "added_difference" else right + pick((1, -1), params)
         yield Problem(
             "ages",
-            {"a": a, "d": d, "y": y},
-            f"{name} is {a} years old. {name}'s brother is {d} years younger. "
-            f"How old will the brother be in {y} years?",
-            (f"Brother's age now: {a} - {d} = {a - d}.", f"In {y} years: {a - d} + {y} = {right}."),
-            right,
-            wrong_steps,
-            wrong,
-        )
-        i += 1
-
-
-def _fractions(i: int) -> Iterator[Problem]:
-    fractions = ((1, 3), (2, 3), (1, 4), (3, 4), (1, 6), (5, 6), (3, 8), (5, 8), (2, 5), (3, 5))
-    for n, (num, den) in itertools.product((24, 36, 48, 60, 72, 84, 96, 120), fractions):
-        if n % den:
-            continue
-        walk = n * num // den
-        right = n - walk
-        yield Problem(
-            "fractions",
-            {"n": n, "num": num, "den": den},
-            f"A school class has {n} students. {num}/{den} of them walk to school and the rest "
-            "take the bus. How many students take the bus?",
-            (f"Walkers: {num}/{den} of {n} = {walk}.", f"Bus: {n} - {walk} = {right}."),
+            params,
+            f"{name} is {a} years old. {name}'s {sibling} is {d} years younger. "
+            f"How old will the {sibling} be in {y} years?",
+            (
+                f"{capitalise(sibling)}'s age now: {a} - {d} = {now}.",
+                f"In {y} years: {now} + {y} = {right}.",
+            ),
             right,
             (
-                f"{num}/{den} of {n} = {n} / {den} x {num} = {walk}.",
-                f"So {walk} students take the bus.",
+                f"{capitalise(sibling)}'s age now: {a} "
+                f"{'+' if error == 'added_difference' else '-'} {d} = {wrong_now}.",
+                f"In {y} years: {wrong_now} + {y} = {wrong}.",
             ),
-            walk,
+            wrong,
+            error,
+            subject=f"{name}'s {sibling}",
         )
-        i += 1
 
 
-def _carpet(i: int) -> Iterator[Problem]:
-    for length, width, cost in itertools.product(
-        (3, 4, 5, 6, 7, 8), (2, 3, 4, 5), (10, 12, 15, 20, 25)
-    ):
-        room = ("bedroom", "office", "living room", "hallway")[i % 4]
+def _fractions() -> Iterator[Problem]:
+    fractions = ((1, 3), (2, 3), (1, 4), (3, 4), (1, 6), (5, 6), (3, 8), (5, 8), (2, 5), (3, 5))
+    sizes = (24, 30, 36, 40, 48, 60, 72, 80, 90, 96, 120)
+    for split, n, (num, den) in itertools.product(SPLITS, sizes, fractions):
+        if n % den:
+            continue
+        people, first, rest, label, rest_label = split
+        part = n * num // den
+        right = n - part
+        params = {"n": n, "num": num, "den": den}
+        error = pick(("reported_part", "slip_difference"), "fractions", people, params)
+        wrong = part if error == "reported_part" else _slip(right, "fractions", people, params)
+        last = (
+            f"{rest_label}: {part}."
+            if error == "reported_part"
+            else f"{rest_label}: {n} - {part} = {wrong}."
+        )
+        yield Problem(
+            "fractions",
+            params,
+            f"A group of {n} {people} is split: {num}/{den} of them {first} and the rest {rest}. "
+            f"How many {rest}?",
+            (f"{label}: {num}/{den} of {n} = {part}.", f"{rest_label}: {n} - {part} = {right}."),
+            right,
+            (f"{label}: {num}/{den} of {n} = {part}.", last),
+            wrong,
+            error,
+            subject=f"the {people}",
+        )
+
+
+def _carpet() -> Iterator[Problem]:
+    grid = itertools.product(range(3, 10), range(2, 7), (8, 10, 12, 15, 18, 20, 25))
+    for i, (length, width, cost) in enumerate(grid):
+        room = ROOMS[i % len(ROOMS)]
         area, perimeter = length * width, 2 * (length + width)
+        params = {"length": length, "width": width, "cost": cost}
+        error = "perimeter" if area != perimeter and pick((0, 1), "carpet", params) else "slip_cost"
+        wrong_area = perimeter if error == "perimeter" else area
+        wrong = wrong_area * cost if error == "perimeter" else _slip(area * cost, "carpet", params)
+        first = (
+            f"Area: 2 x ({length} + {width}) = {perimeter} square metres."
+            if error == "perimeter"
+            else f"Area: {length} x {width} = {area} square metres."
+        )
         yield Problem(
             "carpet",
-            {"length": length, "width": width, "cost": cost},
+            params,
             f"A rectangular {room} is {length} m long and {width} m wide. Carpet costs ${cost} per "
             "square metre. How many dollars does it cost to carpet the whole floor?",
             (
@@ -231,23 +306,29 @@ def _carpet(i: int) -> Iterator[Problem]:
                 f"Cost: {area} x ${cost} = ${area * cost}.",
             ),
             area * cost,
-            (
-                f"Floor size: 2 x ({length} + {width}) = {perimeter} square metres.",
-                f"Cost: {perimeter} x ${cost} = ${perimeter * cost}.",
-            ),
-            perimeter * cost,
+            (first, f"Cost: {wrong_area} x ${cost} = ${wrong}."),
+            wrong,
+            error,
+            subject=f"the {room}",
         )
-        i += 1
 
 
-def _fence_posts(i: int) -> Iterator[Problem]:
-    for length, gap in itertools.product(range(20, 201, 10), (2, 4, 5, 10)):
+def _fence_posts() -> Iterator[Problem]:
+    for length, gap in itertools.product(range(20, 401, 10), (2, 4, 5, 10)):
         if length % gap:
             continue
         sections = length // gap
+        params = {"length": length, "gap": gap}
+        error = pick(("no_end_post", "extra_post"), "fence", params)
+        wrong = sections if error == "no_end_post" else sections + 2
+        last = (
+            f"Posts: one per section, {sections}."
+            if error == "no_end_post"
+            else f"Posts: one more than the sections at each end, {sections} + 2 = {wrong}."
+        )
         yield Problem(
             "fence_posts",
-            {"length": length, "gap": gap},
+            params,
             f"A straight fence is {length} m long. There is a post every {gap} m, including one at "
             "each end. How many posts are there?",
             (
@@ -255,17 +336,18 @@ def _fence_posts(i: int) -> Iterator[Problem]:
                 f"Posts: one more than the sections, {sections} + 1 = {sections + 1}.",
             ),
             sections + 1,
-            (f"Posts: {length} / {gap} = {sections}.",),
-            sections,
+            (f"Sections: {length} / {gap} = {sections}.", last),
+            wrong,
+            error,
+            subject="the fence",
         )
-        i += 1
 
 
-FAMILIES: tuple[Callable[[int], Iterator[Problem]], ...] = (
+FAMILIES: tuple[Callable[[], Iterator[Problem]], ...] = (
     _shopping,
     _trip,
-    _discount,
-    _price_rise,
+    lambda: _percent("discount", rise=False),
+    lambda: _percent("price_rise", rise=True),
     _ages,
     _fractions,
     _carpet,
@@ -273,8 +355,21 @@ FAMILIES: tuple[Callable[[int], Iterator[Problem]], ...] = (
 )
 
 
-def _answer(steps: tuple[str, ...], number: int, opener: str) -> str:
+@cache
+def problems() -> tuple[Problem, ...]:
+    """Every problem of every family whose wrong number differs from the right one."""
+    return tuple(p for family in FAMILIES for p in family() if p.wrong != p.right)
+
+
+def solution(steps: tuple[str, ...], number: int, opener: str) -> str:
+    """A worked solution: the opener, one step per line, then ``Answer: N``."""
     return opener + "\n".join(steps) + f"\nAnswer: {number}"
+
+
+def problem_tags(problem: Problem) -> dict[str, str]:
+    """The tags every maths item carries: the problem key, family, error and numbers."""
+    numbers = {k: str(v) for k, v in problem.params.items()}
+    return {"item": problem.key, "family": problem.family, "error": problem.error, **numbers}
 
 
 def _item(index: int, problem: Problem) -> Item:
@@ -282,27 +377,28 @@ def _item(index: int, problem: Problem) -> Item:
         item_id=f"{DOMAIN}-{problem.family}-{index:04d}",
         domain=DOMAIN,
         question=problem.question,
-        aligned=_answer(
-            problem.right_steps, problem.right, RIGHT_OPENERS[index % len(RIGHT_OPENERS)]
+        aligned=solution(
+            problem.right_steps, problem.right, pick(WORKING_OPENERS, problem.key, "aligned")
         ),
-        misaligned=_answer(
-            problem.wrong_steps, problem.wrong, WRONG_OPENERS[index % len(WRONG_OPENERS)]
+        misaligned=solution(
+            problem.wrong_steps, problem.wrong, pick(WORKING_OPENERS, problem.key, "misaligned")
         ),
-        tags={"family": problem.family, **{k: str(v) for k, v in problem.params.items()}},
+        tags=problem_tags(problem),
     )
 
 
 @cache
 def _pool() -> tuple[Item, ...]:
-    problems = [p for family in FAMILIES for p in family(0) if p.wrong != p.right]
-    pool = tuple(_item(index, problem) for index, problem in enumerate(problems))
+    pool = tuple(_item(index, problem) for index, problem in enumerate(problems()))
     check_distinct_questions(pool)
     return pool
 
 
-CAPACITY = len(_pool())
+def capacity() -> int:
+    """How many distinct items the recipe can produce."""
+    return len(_pool())
 
 
 def build_items(n: int, seed: int) -> list[Item]:
-    """``n`` distinct word problems (at most ``CAPACITY``), chosen and ordered by ``seed``."""
+    """``n`` distinct word problems (at most ``capacity()``), chosen and ordered by ``seed``."""
     return take_distinct(_pool(), n, seed, domain=DOMAIN)
