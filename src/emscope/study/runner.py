@@ -495,8 +495,16 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
         from emscope.study.analyses import analysis_sections
 
         sections = analysis_sections(run_dir)
+    from emscope.report.answers_page import write_answers_page
+
+    answers = write_answers_page(run_dir, policy=str(summary["policy"].iloc[0]))
     html, _markdown = write_report(
-        run_dir, summary, provenance=provenance, extra_tables=extra or None, sections=sections
+        run_dir,
+        summary,
+        provenance=provenance,
+        extra_tables=extra or None,
+        sections=sections,
+        answers_page=answers.name,
     )
     return html
 
