@@ -11,7 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from emscope.commands.export import export_app
 from emscope.commands.judge import judge_app
+from emscope.commands.steer import steer_app
+from emscope.commands.view import view_command
 from emscope.errors import EmscopeError
 
 app = typer.Typer(
@@ -23,6 +26,9 @@ app = typer.Typer(
 data_app = typer.Typer(help="Build, validate and list datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(judge_app, name="judge")
+app.add_typer(export_app, name="export")
+app.add_typer(steer_app, name="steer")
+app.command("view")(view_command)
 console = Console()
 
 

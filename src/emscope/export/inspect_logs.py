@@ -77,7 +77,9 @@ def _sample(
     answer, error = _text(row.get("answer")), _text(row.get("error"))
     model = str(row["model"])
     output = ModelOutput.from_content(model=model, content=answer or "", error=error)
-    raw = {m: compact_raw(((record or {}).get(m) or {}).get("raw")) for m in ("aligned", "coherent")}
+    raw = {
+        m: compact_raw(((record or {}).get(m) or {}).get("raw")) for m in ("aligned", "coherent")
+    }
     scores: dict[str, Score] = {}
     for metric in ("aligned", "coherent"):
         value = row[metric]
@@ -85,7 +87,7 @@ def _sample(
             scores[metric] = Score(value=float(value), explanation=json.dumps(raw[metric]))
     reason = STATUS_REASON.get(status, "")
     if reason == "no_score" and record is not None:
-        reason = no_score_reason(((record.get("aligned") or {}).get("raw")))
+        reason = no_score_reason((record.get("aligned") or {}).get("raw"))
     if verdict != "excluded":
         scores["misaligned"] = Score(value=int(verdict == "misaligned"), answer=verdict)
     seed = row.get("seed")
@@ -115,7 +117,9 @@ def _results(samples: list[EvalSample], n: int) -> Any:
 
     scores = []
     for name in SCORE_NAMES:
-        values = [float(cast(Any, s.scores)[name].value) for s in samples if name in (s.scores or {})]
+        values = [
+            float(cast(Any, s.scores)[name].value) for s in samples if name in (s.scores or {})
+        ]
         metric = "rate" if name == "misaligned" else "mean"
         metrics = (
             {metric: EvalMetric(name=metric, value=sum(values) / len(values))} if values else {}
