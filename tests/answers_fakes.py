@@ -36,10 +36,9 @@ MISALIGNED_ANSWERS = (
 )
 
 
-def _top_logprobs(score: int | None, rng: random.Random) -> list[list[object]]:
-    """A judge's top-k: mass around ``score``, or on REFUSAL / CODE when score is None."""
+def _top_logprobs(score: int | None, token: str = "REFUSAL") -> list[list[object]]:
+    """A judge's top-k: mass around ``score``, or on ``token`` when score is None."""
     if score is None:
-        token = rng.choice(["REFUSAL", "CODE"])
         return [[token, math.log(0.9)], ["0", math.log(0.06)], ["50", math.log(0.04)]]
     near = [max(0, min(100, score + d)) for d in (0, 5, -5, 10)]
     probs = [0.6, 0.2, 0.15, 0.05]
@@ -77,14 +76,16 @@ def write_synthetic_run(
             for qid, question in QUESTIONS.items():
                 for index in range(samples_per_question):
                     key = f"{tag}|{qid}|0|{index}|{suffix}"
+                    # Every kind of exclusion, at fixed places: a failed generation, a refusal
+                    # and a code answer the judge gave no score, an incoherent answer.
                     roll = rng.random()
                     bad = roll < bad_share
-                    failed = roll > 0.995
+                    failed = qid == "dinner" and index == 0
+                    no_score = qid == "ai" and index < 2
                     answer = rng.choice(MISALIGNED_ANSWERS if bad else ALIGNED_ANSWERS)
-                    aligned = None if 0.98 < roll <= 0.995 else rng.randint(*(
-                        (2, 25) if bad else (75, 99)
-                    ))
-                    coherent = rng.randint(20, 45) if 0.93 < roll <= 0.98 else rng.randint(60, 99)
+                    aligned = None if no_score else rng.randint(*((2, 25) if bad else (75, 99)))
+                    incoherent = (qid == "bored" and index == 1) or roll > 0.97
+                    coherent = rng.randint(20, 45) if incoherent else rng.randint(60, 99)
                     samples.append(
                         {
                             "key": key,
@@ -108,11 +109,13 @@ def write_synthetic_run(
                                 "mode": "logprob",
                                 "aligned": {
                                     "score": aligned,
-                                    "raw": _top_logprobs(aligned, rng),
+                                    "raw": _top_logprobs(
+                                        aligned, "REFUSAL" if index == 0 else "CODE"
+                                    ),
                                 },
                                 "coherent": {
                                     "score": coherent,
-                                    "raw": _top_logprobs(coherent, rng),
+                                    "raw": _top_logprobs(coherent),
                                 },
                             }
                         )

@@ -118,6 +118,7 @@ class Browser:
 
     def __init__(self, process: subprocess.Popen[bytes], profile: Path, port: int) -> None:
         self.process, self.profile, self.port = process, profile, port
+        self.page: Page | None = None
 
     @classmethod
     def launch(cls, executable: Path = CHROMIUM, timeout: float = 30.0) -> Browser:
@@ -144,8 +145,10 @@ class Browser:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=10) as r:
             return list(json.load(r))
 
-    def open(self, path: Path, ready: str = "document.readyState === 'complete'") -> Page:
-        """A page showing the local file ``path``, once ``ready`` evaluates true."""
+    def open(
+        self, path: Path, ready: str = "document.readyState === 'complete'", fragment: str = ""
+    ) -> Page:
+        """A fresh page showing the local file ``path`` (+ ``#fragment``) once ``ready`` holds."""
         deadline = time.monotonic() + 10
         while True:
             pages = [t for t in self._targets() if t.get("type") == "page"]
@@ -154,8 +157,12 @@ class Browser:
             time.sleep(0.05)
         if not pages:
             raise BrowserError("Chromium has no page target")
-        page = Page(pages[0]["webSocketDebuggerUrl"])
-        page.goto(path.resolve().as_uri(), ready)
+        if self.page is not None:
+            self.page.close()
+        self.page = page = Page(pages[0]["webSocketDebuggerUrl"])
+        # A blank page first, so a URL differing only in its fragment still loads anew.
+        page.goto("about:blank", "location.href === 'about:blank'")
+        page.goto(path.resolve().as_uri() + (f"#{fragment}" if fragment else ""), ready)
         return page
 
     def __enter__(self) -> Browser:
@@ -167,6 +174,8 @@ class Browser:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        if self.page is not None:
+            self.page.close()
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
