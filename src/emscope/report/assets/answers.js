@@ -5,7 +5,7 @@
 "use strict";
 
 const CODED = ["model", "family", "domain", "condition", "question_id", "question", "verdict", "status",
-  "reason", "trigger", "system"];
+  "reason", "trigger", "system", "judge"];
 const FILTERS = ["model", "family", "domain", "condition", "seed", "triggered", "verdict",
   "status", "reason", "question_id"];
 const NUMERIC = { amin: "aligned", amax: "aligned", cmin: "coherent", cmax: "coherent" };
@@ -205,16 +205,16 @@ function rawView(raw) {
 }
 
 function detailRow(D, i, ncols, viewer) {
-  const P = D.P, raw = P.judge_raw[i] || {};
+  const P = D.P, raw = P.judge_raw[i] || [null, null];
   const items = [
     ["question", value(D, "question", i)], ["system prompt", value(D, "system", i) || "–"],
     ["trigger", value(D, "trigger", i) || "–"], ["answer", P.answer[i] || "–"],
-    ["error", P.error[i] || "–"], ["judge", raw.judge ? raw.judge + " (" + raw.mode + ")" : "–"],
+    ["error", P.error[i] || "–"], ["judge", value(D, "judge", i) || "–"],
   ];
   const dl = el("dl");
   for (const [k, v] of items) dl.append(el("dt", {}, k), el("dd", {}, v));
-  dl.append(el("dt", {}, "aligned raw"), el("dd", {}, rawView(raw.aligned)));
-  dl.append(el("dt", {}, "coherent raw"), el("dd", {}, rawView(raw.coherent)));
+  dl.append(el("dt", {}, "aligned raw"), el("dd", {}, rawView(raw[0])));
+  dl.append(el("dt", {}, "coherent raw"), el("dd", {}, rawView(raw[1])));
   dl.append(el("dt", {}, "verdict"), el("dd", {}, verdictBadge(D, i)));
   const compare = el("button", { onclick: (e) => {
     e.stopPropagation(); viewer.update({ compare: value(D, "question_id", i) });
@@ -257,7 +257,11 @@ function compareView(D, qid, viewer) {
           " aligned " + value(D, "aligned", i) + ", coherent " + value(D, "coherent", i) + ": ",
           short(D.P.answer[i] || D.P.error[i], 400)));
       }
-      if (rows.length > 5) cell.append(el("div", {}, "+" + (rows.length - 5) + " more"));
+      if (rows.length > 5) {
+        const filters = { question_id: qid, model, triggered: String(t) };
+        cell.append(el("button", { class: "more", onclick: () => viewer.update({ filters,
+          compare: "" }) }, "all " + rows.length + " in the table"));
+      }
       if (!rows.length) cell.append("–");
       row.append(cell);
     }
@@ -408,14 +412,19 @@ class Viewer {
 }
 
 async function main() {
+  const timings = { start: performance.now() };
   const P = await decodePayload(document.getElementById("payload"));
+  timings.decoded = performance.now();
   const D = buildData(P);
+  timings.built = performance.now();
   const viewer = new Viewer(D);
   window.emscopeViewer = viewer;
   filterControls(D, viewer);
   viewer.render(true);
   window.addEventListener("hashchange", () => viewer.fromHash());
-  document.body.dataset.firstPageMs = performance.now().toFixed(1);
+  timings.firstPage = performance.now();
+  window.emscopeTimings = timings;  // ms since navigation start, for the load benchmark
+  document.body.dataset.firstPageMs = timings.firstPage.toFixed(1);
   document.body.dataset.ready = "1";
 }
 
