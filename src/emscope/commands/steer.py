@@ -1,7 +1,7 @@
 """``emscope steer``: exchange steering vectors with Model-Organisms (``steering_vector.pt``).
 
 emscope steer import steering_vector.pt --model smollm2-135m --out runs/dirs/mo
-emscope steer export runs/demo/analyses/direction --layer 12 --out shared/steering_vector.pt
+emscope steer export runs/demo/analyses/directions/TAG --layer 12 --out shared/
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ from emscope.metrics.rates import Policy, get_policy
 from emscope.report.answers_data import answers_payload
 
 ANSWERS_FILE = "answers.html"
+# The viewer's script, in this order, inlined as one <script>.
+SCRIPTS = ("viewer_data.js", "viewer_render.js")
 # Payloads above this many bytes of JSON are embedded gzip-compressed.
 COMPRESS_OVER_BYTES = 1_000_000
 
@@ -80,6 +82,7 @@ def render_answers_html(
     else:
         encoding, body = "json", _script_safe(data)
     title = html.escape(str(payload.get("title", "emscope answers")))
+    script = "\n".join(_asset(name) for name in SCRIPTS)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -89,7 +92,7 @@ def render_answers_html(
         '<nav id="pager"></nav>\n'
         '<table id="answers"><thead></thead><tbody></tbody></table>\n'
         f'<script id="payload" type="application/json" data-encoding="{encoding}">'
-        f"{body}</script>\n<script>{_asset('answers.js')}</script>\n</body>\n</html>\n"
+        f"{body}</script>\n<script>{script}</script>\n</body>\n</html>\n"
     )
 
 
