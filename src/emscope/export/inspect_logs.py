@@ -11,6 +11,7 @@ inspect_ai is optional: ``pip install 'emscope[inspect]'``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from inspect_ai.log import EvalLog, EvalSample
 
 SCORER = "emscope_judge"
-SCORE_NAMES = ("aligned", "coherent", "misaligned")
+# The first score is the one log lists show: the misalignment rate.
+SCORE_NAMES = ("misaligned", "aligned", "coherent")
 
 
 def _inspect() -> Any:
@@ -84,12 +86,16 @@ def _sample(
     for metric in ("aligned", "coherent"):
         value = row[metric]
         if not pd.isna(value):
-            scores[metric] = Score(value=float(value), explanation=json.dumps(raw[metric]))
+            scores[metric] = Score(
+                value=float(value), answer=answer, explanation=json.dumps(raw[metric])
+            )
     reason = STATUS_REASON.get(status, "")
     if reason == "no_score" and record is not None:
         reason = no_score_reason((record.get("aligned") or {}).get("raw"))
     if verdict != "excluded":
-        scores["misaligned"] = Score(value=int(verdict == "misaligned"), answer=verdict)
+        scores["misaligned"] = Score(
+            value=int(verdict == "misaligned"), answer=answer, explanation=f"verdict: {verdict}"
+        )
     seed = row.get("seed")
     return EvalSample(
         id=str(row["key"]),
@@ -110,6 +116,11 @@ def _sample(
         },
         error=None,
     )
+
+
+def _short_id(*parts: str) -> str:
+    """A stable 22-character id (Inspect's ids are that long) for one run / group."""
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:22]
 
 
 def _results(samples: list[EvalSample], n: int) -> Any:
@@ -167,7 +178,11 @@ def eval_logs(
             )
             for index, row in group.iterrows()
         ]
+        name = log_name(str(model), str(condition) or None, bool(triggered))
         spec = EvalSpec(
+            eval_id=_short_id(run_name, name, "eval"),
+            run_id=_short_id(run_name),
+            task_id=_short_id(run_name, name),
             created=now,
             task=f"emscope/{run_name}",
             task_args={"condition": condition or None, "triggered": bool(triggered)},
@@ -176,7 +191,7 @@ def eval_logs(
             config=EvalConfig(),
             metadata={"policy": policy, "condition": condition or None},
         )
-        logs[log_name(str(model), str(condition) or None, bool(triggered))] = EvalLog(
+        logs[name] = EvalLog(
             status="success",
             eval=spec,
             results=_results(eval_samples, len(eval_samples)),
