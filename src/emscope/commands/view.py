@@ -11,8 +11,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from emscope.errors import InputError
+from emscope.errors import EmscopeError, InputError
 
 console = Console()
 
@@ -59,8 +60,8 @@ def view_command(
     """Open the answers viewer of RUN_DIR (report/answers.html; written first if missing)."""
     try:
         page = answers_page(run_dir, rebuild=rebuild)
-    except InputError as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
+    except EmscopeError as exc:
+        console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         raise typer.Exit(code=2) from exc
     if not serve_page:
         console.print(f"answers: {page}")

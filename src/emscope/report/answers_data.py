@@ -151,7 +151,8 @@ def answers_payload(
         ),
         "domain": [_text(v) or "(base)" for v in rows["domain"]],
         "condition": [
-            _text(v) for v in rows.get("condition", pd.Series([""] * len(rows), dtype=object))
+            _text(v) or "(none)"
+            for v in rows.get("condition", pd.Series([""] * len(rows), dtype=object))
         ],
         "question_id": [_text(v) for v in rows["question_id"]],
         "question": [_text(v) for v in rows.get("question", pd.Series([""] * len(rows)))],

@@ -139,6 +139,7 @@ function filterControls(D, viewer) {
     } else {
       const c = counts(name);
       options = D.P.dicts[name].map((v, code) => [v, short(v, 40) + " (" + c[code] + ")"])
+        .filter(([v]) => v !== "")  // "" is "any"; e.g. the reason of a counted answer
         .sort((a, b) => a[0].localeCompare(b[0]));
     }
     const current = s.filters[name] || "";
