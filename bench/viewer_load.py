@@ -68,7 +68,10 @@ def main() -> None:
         actions = {
             "filter verdict=misaligned": "emscopeViewer.setFilter('verdict', 'misaligned')",
             "filter + model": "emscopeViewer.setFilter('model', 'medical_misaligned')",
-            "text search": "emscopeViewer.update({q: 'borrow', filters: {}})",
+            "text search (first: builds the lower-cased index)": (
+                "emscopeViewer.update({q: 'borrow', filters: {}})"
+            ),
+            "text search (again)": "emscopeViewer.update({q: 'medication'})",
             "sort by aligned": "emscopeViewer.update({q: '', sort: 'aligned', desc: true})",
             "next page": "emscopeViewer.update({page: 1})",
         }
