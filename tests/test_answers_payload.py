@@ -99,6 +99,16 @@ def test_logprob_output_becomes_probabilities_and_drops_negligible_tokens() -> N
     raw = [["42", math.log(0.7)], [" 40", math.log(0.3)], ["x", math.log(1e-6)]]
     assert compact_raw(raw) == {"top": [["42", 0.7], [" 40", 0.3]]}
     assert compact_raw({"text": "<score>5</score>"}) == {"text": "<score>5</score>"}
+    exact = [0.0] * 101
+    exact[80], exact[90] = 0.25, 0.75
+    assert compact_raw({"probs": exact, "non_numeric_mass": 0.1}) == {
+        "top": [["90", 0.75], ["80", 0.25]],
+        "non_numeric_mass": 0.1,
+    }
+    assert compact_raw({"probs": [0.5, float("nan")], "expected": float("inf")}) == {
+        "probs": [0.5, None],
+        "expected": None,
+    }
 
 
 def test_no_score_reason_reads_refusals_parse_failures_and_errors() -> None:

@@ -40,6 +40,7 @@ CODED_COLUMNS = (
 )
 # Judge probabilities below this are dropped from the raw output shown (they never move a score).
 MIN_SHOWN_PROBABILITY = 1e-4
+TOP_SHOWN = 20
 STATUS_REASON = {
     "failed": "failed",
     "aligned_none": "no_score",
@@ -73,15 +74,41 @@ def _top_probabilities(raw: list[Any]) -> list[list[Any]]:
     return shown
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def compact_raw(raw: Any) -> Any:
     """The judge's raw output of one metric, as the viewer shows it.
 
     Top-k logprobs become ``{"top": [[token, p], ...]}``; anything else (reasoning text, exact
-    probabilities, an error) is kept as stored.
+    probabilities, an error) is kept as stored, non-finite numbers as None.
     """
-    if isinstance(raw, list) and all(isinstance(p, list | tuple) and len(p) == 2 for p in raw):
+    if (
+        isinstance(raw, list)
+        and raw
+        and all(isinstance(p, list | tuple) and len(p) == 2 for p in raw)
+        and all(isinstance(p[1], int | float) for p in raw)
+    ):
         return {"top": _top_probabilities(raw)}
-    return raw
+    if isinstance(raw, dict) and isinstance(raw.get("probs"), list) and len(raw["probs"]) == 101:
+        # The exact local judge's distribution over the answers 0..100: its likely answers only.
+        rest = {k: v for k, v in raw.items() if k != "probs"}
+        likely = [
+            (round(float(p), 4), n)
+            for n, p in enumerate(raw["probs"])
+            if float(p) >= MIN_SHOWN_PROBABILITY
+        ]
+        top = [[str(n), p] for p, n in sorted(likely, key=lambda pair: -pair[0])]
+        return _finite({"top": top[:TOP_SHOWN], **rest})
+    return _finite(raw)
 
 
 def no_score_reason(raw: Any) -> str:
