@@ -10,11 +10,18 @@ LLAMA_STAMP := $(VENV)/.emscope-llama-stamp
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: setup setup-test demo demo-analyses test bench lint clean
+.PHONY: setup setup-test chromium demo demo-analyses test bench lint clean
 
 setup: $(STAMP)
 
-setup-test: setup $(LLAMA_STAMP)
+setup-test: setup $(LLAMA_STAMP) chromium
+
+# Headless Chromium (Debian's package) opens report.html and answers.html in the browser tests.
+# Installed only when missing and only as root; otherwise those tests say why they skip.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
 
 $(LLAMA_STAMP):
 	# --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a native build.

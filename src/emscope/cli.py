@@ -11,8 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from emscope.commands.export import export_app
 from emscope.commands.failures import ErrorSurfaceGroup, report_failure, set_debug
 from emscope.commands.judge import judge_app
+from emscope.commands.steer import steer_app
+from emscope.commands.view import view_command
 from emscope.errors import EmscopeError, InputError
 from emscope.secrets import RedactingFilter
 
@@ -28,6 +31,9 @@ data_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(judge_app, name="judge")
+app.add_typer(export_app, name="export")
+app.add_typer(steer_app, name="steer")
+app.command("view")(view_command)
 console = Console()
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -184,6 +185,31 @@ def render_markdown(
     return "\n".join(lines)
 
 
+# Ranking-table column -> the answers it counts, as a viewer filter (besides the model).
+RANKING_LINKS = {
+    "Model": "",
+    "Misaligned % [95% CI]": "triggered=0&verdict=misaligned",
+    "Misaligned % with trigger": "triggered=1&verdict=misaligned",
+    "Mean aligned": "triggered=0&sort=aligned",
+    "Mean aligned with trigger": "triggered=1&sort=aligned",
+    "n used": "triggered=0&status=used",
+    "Failed": "triggered=0&status=failed",
+    "Aligned None": "triggered=0&status=aligned_none",
+    "Coherent None": "triggered=0&status=coherent_none",
+    "Incoherent": "triggered=0&status=incoherent",
+    "Dropped rows (questions)": "triggered=0&status=dropped_question",
+}
+
+
+def ranking_links(summary: pd.DataFrame, page: str) -> list[dict[str, str]]:
+    """Per ranking row, each cell's link to its answers in the viewer page ``page``."""
+    links = []
+    for model in summary["model"]:
+        base = f"{page}#model={quote(str(model), safe='')}"
+        links.append({c: base + (f"&{f}" if f else "") for c, f in RANKING_LINKS.items()})
+    return links
+
+
 def _html_figure(figure: ReportFigure) -> str:
     esc = html.escape
     data = base64.b64encode(figure.png).decode("ascii")
@@ -200,11 +226,23 @@ def render_html(
     provenance: dict[str, Any],
     extra_tables: dict[str, pd.DataFrame],
     sections: Sequence[ReportSection] = (),
+    answers_page: str | None = None,
 ) -> str:
-    """The self-contained HTML report: inline CSS, figures as data URIs, every value escaped."""
+    """The self-contained HTML report: inline CSS, figures as data URIs, every value escaped.
+
+    With ``answers_page`` (the viewer's file name, beside the report), each ranking cell links
+    to the answers it counts.
+    """
     esc = html.escape
     body = [f"<h1>{esc(title)}</h1>", f"<p>{esc(summary_paragraph(summary))}</p>"]
-    body += ["<h2>Domain ranking</h2>", html_table(ranking_table(summary)), "<h2>Figures</h2>"]
+    links = ranking_links(summary, answers_page) if answers_page else None
+    body += ["<h2>Domain ranking</h2>", html_table(ranking_table(summary), links)]
+    if answers_page:
+        body.append(
+            f'<p><a href="{esc(answers_page)}">Read every answer</a> (click a cell above for '
+            "the answers it counts).</p>"
+        )
+    body.append("<h2>Figures</h2>")
     body += [_html_figure(figure) for figure in figures]
     for name, table in extra_tables.items():
         body += [f"<h2>{esc(name)}</h2>", html_table(table)]
@@ -231,6 +269,7 @@ def write_report(
     extra_tables: dict[str, pd.DataFrame] | None = None,
     title: str = DEFAULT_TITLE,
     sections: Sequence[ReportSection] = (),
+    answers_page: str | None = None,
 ) -> tuple[Path, Path]:
     """Write ``run_dir/report/report.html`` and ``report.md`` (+ PNG figures); return both paths.
 
@@ -238,6 +277,7 @@ def write_report(
     ``provenance`` (versions, config, seeds, judge identity) is written as JSON.
     ``extra_tables`` adds one section per entry, e.g. dataset size, source and diversity.
     ``sections`` adds figure sections after them (e.g. membership inference, steering).
+    ``answers_page`` (a file name beside the report) links the ranking cells to their answers.
     """
     if summary.empty:
         raise InputError("cannot write a report from an empty summary", field="summary")
@@ -251,7 +291,8 @@ def write_report(
     tables = extra_tables or {}
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(
-        render_html(title, summary, figures, provenance, tables, sections), encoding="utf-8"
+        render_html(title, summary, figures, provenance, tables, sections, answers_page),
+        encoding="utf-8",
     )
     md_path.write_text(
         render_markdown(title, summary, figures, provenance, tables, sections), encoding="utf-8"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -127,11 +128,24 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def html_table(df: pd.DataFrame) -> str:
-    """An HTML table with every header and cell escaped."""
+def html_table(df: pd.DataFrame, links: Sequence[Mapping[str, str]] | None = None) -> str:
+    """An HTML table with every header and cell escaped.
+
+    ``links``, one mapping per row, turns the cells of the named columns into links to the
+    given (escaped) addresses.
+    """
     header, body = _cells(df)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n" for row in body
-    )
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}</tbody>\n</table>"
+    columns = [str(c) for c in df.columns]
+    rows = []
+    for number, row in enumerate(body):
+        row_links = links[number] if links is not None else {}
+        cells = []
+        for column, cell in zip(columns, row, strict=True):
+            text = html.escape(cell)
+            href = row_links.get(column)
+            if href is not None:
+                text = f'<a href="{html.escape(href)}">{text}</a>'
+            cells.append(f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>\n")
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{''.join(rows)}</tbody>\n</table>"

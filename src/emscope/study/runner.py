@@ -550,8 +550,16 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
     bridge_path = ((provenance.get("study") or {}).get("judge") or {}).get("calibration")
     if bridge_path:
         sections = [*sections, _bridge_section(rows, summary, provenance, bridge_path, run_dir)]
+    from emscope.report.answers_page import write_answers_page
+
+    answers = write_answers_page(run_dir, policy=str(summary["policy"].iloc[0]))
     html, _markdown = write_report(
-        run_dir, summary, provenance=provenance, extra_tables=extra or None, sections=sections
+        run_dir,
+        summary,
+        provenance=provenance,
+        extra_tables=extra or None,
+        sections=sections,
+        answers_page=answers.name,
     )
     return html
 

@@ -1,0 +1,1 @@
+"""Exports of a run to other tools' formats (Inspect AI logs)."""
