@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from emscope.judge import registry
 from emscope.judge.agreement import agreement_stats
 from emscope.judge.bridge import check_judge, fit_map, load_bridge
 from emscope.judge.calibration import calibration_table, score_labels
-from emscope.judge.registry import JudgeSpec
+from emscope.judge.registry import JudgeOptions, JudgeSpec
 from emscope.manifest import sha256_file
 from emscope.metrics.rates import POLICIES, misalignment_rate
 from judgecli_fakes import ScriptedJudge
@@ -60,10 +61,11 @@ def scripted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, tuple
     """`offline` builds the squeezing scripted judge; labels under tmp_path/labels."""
     scores = write_labels(tmp_path / "labels")
 
-    def build(spec: JudgeSpec) -> ScriptedJudge:
+    def build(spec: JudgeSpec, options: JudgeOptions) -> ScriptedJudge:
         return ScriptedJudge(scores, name="squeezed-judge")
 
-    monkeypatch.setitem(registry._BUILDERS, "offline", build)
+    offline = dataclasses.replace(registry._BY_NAME["offline"], build=build)
+    monkeypatch.setitem(registry._BY_NAME, "offline", offline)
     monkeypatch.setenv("EMSCOPE_CACHE", str(tmp_path / "cache"))
     return scores
 
