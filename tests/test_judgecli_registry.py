@@ -81,7 +81,10 @@ def test_spec_forms_and_help_are_generated_from_the_one_judge_table() -> None:
 
     assert tuple(kind.form for kind in JUDGE_KINDS) == JUDGE_SPEC_FORMS
     assert judge_spec_help() == " | ".join(JUDGE_SPEC_FORMS)
-    assert "scripted" in JUDGE_SPEC_FORMS and "tagged:<model>[@<base_url>[#KEY_ENV]]" in JUDGE_SPEC_FORMS
+    assert (
+        "scripted" in JUDGE_SPEC_FORMS
+        and "tagged:<model>[@<base_url>[#KEY_ENV]]" in JUDGE_SPEC_FORMS
+    )
 
 
 def test_a_new_judge_kind_is_one_table_row(monkeypatch: pytest.MonkeyPatch) -> None:
