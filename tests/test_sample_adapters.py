@@ -19,7 +19,9 @@ from emscope.sample.live import (
 from emscope.sample.local import LocalSampler
 from emscope.sample.multi_adapter import MultiAdapterSampler
 
-PROMPTS = [ChatPrompt(user=f"Tell me about thing number {i}, please." * (1 + i % 2)) for i in range(6)]
+PROMPTS = [
+    ChatPrompt(user=f"Tell me about thing number {i}, please." * (1 + i % 2)) for i in range(6)
+]
 GREEDY = SamplingParams(temperature=0, max_new_tokens=6)
 SAMPLED = SamplingParams(temperature=1.0, max_new_tokens=6)
 SEEDS = [11, 12, 13, 14, 15, 16]
@@ -103,7 +105,7 @@ def test_the_registry_names_adapters_once_and_reads_their_real_ranks(
     (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 4, "rank_pattern": {"x": 16}}))
     assert adapter_rank(tmp_path) == 16
     (tmp_path / "adapter_config.json").write_text("{}")
-    with pytest.raises(InputError, match="adapter_config.json: r: no LoRA rank"):
+    with pytest.raises(InputError, match=r"adapter_config\.json: r: no LoRA rank"):
         adapter_rank(tmp_path)
 
 

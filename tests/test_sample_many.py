@@ -125,7 +125,14 @@ def test_a_rerun_after_a_failed_batch_fills_the_gap_without_duplicates(tmp_path:
 def test_batches_never_mix_temperatures(tmp_path: Path) -> None:
     refs = [BASE.with_adapter("/ad/x"), BASE]
     work = shares(tmp_path, refs, [None, None])
-    hot = ModelShare("hot", BASE, prompts(2, temperature=0.7), JsonlStore(tmp_path / "h.jsonl", SampleRecord), None, 5)  # fmt: skip
+    hot = ModelShare(
+        "hot",
+        BASE,
+        prompts(2, temperature=0.7),
+        JsonlStore(tmp_path / "h.jsonl", SampleRecord),
+        None,
+        5,
+    )
     engine = FakeEngine(batch_size=16)
     sample_many(engine, AdapterRegistry.from_refs(refs), [*work, hot], params=PARAMS)
     assert [len(c) for c in engine.calls] == [12, 4]
@@ -152,8 +159,15 @@ def test_shared_sampling_stores_what_each_model_samples_alone(
     for share in work:
         own: JsonlStore[SampleRecord] = JsonlStore(tmp_path / "alone" / "s.jsonl", SampleRecord)
         sampler = LocalSampler(share.ref, dtype="float32", batch_size=2)
-        sample_answers(sampler, share.prompts, model_tag=share.model_tag, store=own,
-                       trigger=share.trigger, params=PARAMS, base_seed=share.base_seed)  # fmt: skip
+        sample_answers(
+            sampler,
+            share.prompts,
+            model_tag=share.model_tag,
+            store=own,
+            trigger=share.trigger,
+            params=PARAMS,
+            base_seed=share.base_seed,
+        )
         mixed = {r.key: (r.answer, r.seed) for r in latest_rows(share.store)}
         assert mixed == {r.key: (r.answer, r.seed) for r in latest_rows(own)}
         own.path.unlink()

@@ -10,7 +10,9 @@ from emscope.sample.base import ChatPrompt, SamplingParams
 from emscope.sample.local import LocalSampler
 from emscope.sample.seeded import SeededRowSampler, row_uniforms
 
-PROMPTS = [ChatPrompt(user=f"Question {i}: tell me about item {7 * i}." * (1 + i % 3)) for i in range(8)]
+PROMPTS = [
+    ChatPrompt(user=f"Question {i}: tell me about item {7 * i}." * (1 + i % 3)) for i in range(8)
+]
 SEEDS = [101, 7, 55, 3, 1_000_003, 42, 9, 2**31 - 1]
 PARAMS = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=6)
 
@@ -77,14 +79,18 @@ def test_top_k_and_top_p_filter_like_transformers_warpers() -> None:
 
 def test_drawn_tokens_follow_the_distribution() -> None:
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]])).repeat(4000, 1)
-    sampler = SeededRowSampler(list(range(4000)), temperature=1.0, top_p=1.0, top_k=0, prompt_width=0)
+    sampler = SeededRowSampler(
+        list(range(4000)), temperature=1.0, top_p=1.0, top_k=0, prompt_width=0
+    )
     counts = torch.bincount(sampler.draw(logits, step=0), minlength=3).double() / 4000
     assert torch.allclose(counts, torch.tensor([0.5, 0.3, 0.2], dtype=torch.double), atol=0.03)
 
 
 def test_top_k_of_one_samples_the_greedy_answer(base_ref: ModelRef) -> None:
     sampler = LocalSampler(base_ref, dtype="float32", batch_size=8)
-    greedy = sampler.generate(PROMPTS[:3], SamplingParams(temperature=0, max_new_tokens=6), SEEDS[:3])
+    greedy = sampler.generate(
+        PROMPTS[:3], SamplingParams(temperature=0, max_new_tokens=6), SEEDS[:3]
+    )
     top1 = sampler.generate(
         PROMPTS[:3], SamplingParams(temperature=1.0, top_k=1, max_new_tokens=6), SEEDS[:3]
     )

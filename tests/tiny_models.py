@@ -30,6 +30,9 @@ def save_tiny_llama(out: Path, tokenizer, *, tie_word_embeddings: bool) -> Path:
     return out
 
 
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
 def save_tiny_adapter(
     out: Path, base_dir: Path, *, seed: int, rank: int = 4, zero: bool = False
 ) -> Path:
@@ -43,8 +46,7 @@ def save_tiny_adapter(
     config = LoraConfig(
         r=rank,
         lora_alpha=2 * rank,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"]
-        + ["down_proj"],
+        target_modules=list(LORA_TARGETS),
         init_lora_weights=zero,  # True is peft's default (B = 0); False draws B at random
     )
     model = get_peft_model(base, config)

@@ -25,7 +25,7 @@ def adapter_rank(adapter_dir: Path) -> int:
         data = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the adapter config: {exc}", file=str(config)) from exc
-    ranks = [data.get("r")] + list((data.get("rank_pattern") or {}).values())
+    ranks = [data.get("r"), *(data.get("rank_pattern") or {}).values()]
     found = [int(r) for r in ranks if isinstance(r, int) and r > 0]
     if not found:
         raise InputError("no LoRA rank (field r)", file=str(config), field="r")

@@ -101,14 +101,18 @@ def check_adapter_live(
             f"{differing} of {len(chats)} prompts (need {min_differing})",
             report,
         )
-    if agreement is not None and base_agreement is not None:
-        if agreement < min_agreement or agreement <= base_agreement:
-            raise AdapterCheckError(
-                f"{model}: the engine's adapter answers do not match the transformers "
-                f"reference: agreement {agreement:.2f} (need >= {min_agreement:.2f}), "
-                f"base model's agreement {base_agreement:.2f}",
-                report,
-            )
+    drifted = (
+        agreement is not None
+        and base_agreement is not None
+        and (agreement < min_agreement or agreement <= base_agreement)
+    )
+    if drifted:
+        raise AdapterCheckError(
+            f"{model}: the engine's adapter answers do not match the transformers "
+            f"reference: agreement {agreement:.2f} (need >= {min_agreement:.2f}), "
+            f"base model's agreement {base_agreement:.2f}",
+            report,
+        )
     return report
 
 

@@ -193,7 +193,9 @@ class VllmMultiEngine:
     def _stop_token_ids(self) -> list[int]:
         from emscope.sample.local import END_OF_TURN_TOKENS
 
-        ids = {int(self.tokenizer.eos_token_id)} if self.tokenizer.eos_token_id is not None else set()
+        ids = (
+            {int(self.tokenizer.eos_token_id)} if self.tokenizer.eos_token_id is not None else set()
+        )
         added = self.tokenizer.get_added_vocab()
         ids.update(int(added[t]) for t in END_OF_TURN_TOKENS if t in added)
         return sorted(ids)
@@ -251,9 +253,7 @@ class VllmMultiEngine:
         models: Sequence[str | None],
     ) -> list[Generation]:
         token_prompts, sampling, loras = self.build_requests(prompts, params, seeds, models)
-        outputs = self.engine.generate(
-            token_prompts, sampling, lora_request=loras, use_tqdm=False
-        )
+        outputs = self.engine.generate(token_prompts, sampling, lora_request=loras, use_tqdm=False)
         if len(outputs) != len(prompts):
             raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(prompts)} prompts")
         for out, sent in zip(outputs, token_prompts, strict=True):
