@@ -171,3 +171,21 @@ def test_shared_sampling_stores_what_each_model_samples_alone(
         mixed = {r.key: (r.answer, r.seed) for r in latest_rows(share.store)}
         assert mixed == {r.key: (r.answer, r.seed) for r in latest_rows(own)}
         own.path.unlink()
+
+
+def test_a_dead_adapter_stops_shared_sampling_before_any_row_is_written(
+    lora_family: dict[str, Path], tmp_path: Path
+) -> None:
+    from emscope.sample.live import AdapterCheckError
+
+    base = ModelRef(kind="local", name=str(lora_family["base"]))
+    refs = [base.with_adapter(lora_family["a"]), base.with_adapter(lora_family["zero"])]
+    registry = AdapterRegistry.from_refs(refs)
+    engine = MultiAdapterSampler(registry, dtype="float32", batch_size=4)
+    work = shares(tmp_path, refs, [None, None])
+    with pytest.raises(AdapterCheckError, match="a1: adapter not live"):
+        sample_many(engine, registry, work, params=PARAMS, check_live=True)
+    assert all(not share.store.path.exists() or not list(share.store) for share in work)
+    live = work[:1]
+    (summary,) = sample_many(engine, registry, live, params=PARAMS, check_live=True)
+    assert summary.sampler["liveness"]["n_differing_from_base"] >= 1

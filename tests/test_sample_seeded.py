@@ -8,7 +8,7 @@ import torch
 from emscope.models.refs import ModelRef
 from emscope.sample.base import ChatPrompt, SamplingParams
 from emscope.sample.local import LocalSampler
-from emscope.sample.seeded import SeededRowSampler, row_uniforms
+from emscope.sample.seeded import SEEDING, SeededRowSampler, row_uniforms
 
 PROMPTS = [
     ChatPrompt(user=f"Question {i}: tell me about item {7 * i}." * (1 + i % 3)) for i in range(8)
@@ -33,6 +33,7 @@ def test_row_uniforms_depend_only_on_seed_and_step() -> None:
 
 def test_a_sample_made_in_a_batch_of_8_equals_the_same_seed_alone(base_ref: ModelRef) -> None:
     sampler = LocalSampler(base_ref, dtype="float32", batch_size=8)
+    assert sampler.info()["seeding"] == SEEDING and sampler.info()["per_row_seeds"] is True
     batched = sampler.generate(PROMPTS, PARAMS, SEEDS)
     alone = [sampler.generate([p], PARAMS, [s])[0] for p, s in zip(PROMPTS, SEEDS, strict=True)]
     assert batched == alone

@@ -184,6 +184,7 @@ class LocalSampler:
             "stop_token_ids": self.stop_token_ids,
             "adapter": self._adapter_mode(),
             "per_row_seeds": self.per_row_seeds,
+            "seeding": "per-row-splitmix64-v1" if self.per_row_seeds else "first-seed-per-batch",
             "static_cache": self.static_cache,
         }
 

@@ -99,8 +99,16 @@ def sample_many(
     params: SamplingParams,
     batch_size: int | None = None,
     progress: ProgressFn | None = None,
+    check_live: bool = False,
+    reference: dict[str, list[str]] | None = None,
 ) -> list[SampleSummary]:
-    """Generate every missing answer of every share; one summary per share, in order."""
+    """Generate every missing answer of every share; one summary per share, in order.
+
+    ``check_live`` first runs :func:`~emscope.sample.live.check_engine_adapters` on every
+    adapter the shares use (against ``reference``, the transformers engine's greedy answers,
+    when given); a failed check raises before anything is sampled, and each summary records
+    its adapter's numbers under ``sampler["liveness"]``.
+    """
     info = engine.info()
     if not info.get("per_row_seeds"):
         raise EmscopeError(
@@ -122,6 +130,13 @@ def sample_many(
         totals[index] = len(jobs)
         already[index] = sum(job.key in done for job in jobs)
         pending.extend(_Pending(index, job, model) for job in jobs if job.key not in done)
+    liveness: dict[str | None, dict[str, Any]] = {}
+    if check_live:
+        from emscope.sample.live import check_engine_adapters
+
+        used = sorted({item.model for item in pending if item.model is not None})
+        for report in check_engine_adapters(engine, used, reference=reference):
+            liveness[report.model] = report.as_dict()
     generated, errors = [0] * len(shares), [0] * len(shares)
     finished, total = sum(already), sum(totals)
     if progress:
@@ -142,7 +157,11 @@ def sample_many(
             already_done=already[i],
             generated=generated[i],
             errors=errors[i],
-            sampler={**info, "model_key": registry.key_for(share.ref)},
+            sampler={
+                **info,
+                "model_key": registry.key_for(share.ref),
+                "liveness": liveness.get(registry.key_for(share.ref)),
+            },
         )
         for i, share in enumerate(shares)
     ]

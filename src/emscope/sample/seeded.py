@@ -19,7 +19,11 @@ from __future__ import annotations
 import torch
 from transformers import LogitsProcessor
 
-__all__ = ["SeededRowSampler", "row_uniforms"]
+__all__ = ["SEEDING", "SeededRowSampler", "row_uniforms"]
+
+# Names this randomness scheme; a stage's cache key should include it (a change of scheme
+# changes every sampled answer).
+SEEDING = "per-row-splitmix64-v1"
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
