@@ -11,7 +11,8 @@ and HF generate at batch 256, measured in the same run.
 
     python bench/gpu_grid.py                 # on a CUDA GPU (a few minutes)
     python bench/gpu_grid.py --tiny          # the same code on a tiny config, CPU, < 1 min
-    python bench/gpu_grid.py --skip static   # leave out engines (comma-separated names)
+    python bench/gpu_grid.py --skip static   # leave out engines (comma-separated names:
+                                             # static, vllm, or any engine name printed)
 
 Writes one JSON line per measurement to stdout, and to ``$OUT/gpu_grid.jsonl`` when ``OUT``
 is set. Needs torch, transformers and peft; vLLM is measured only when it imports.
@@ -33,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from emscope.sample.seeded import SeededRowSampler
+from emscope.sample.stacked_lora import StackedLora
 
 GRID_ANSWERS = 33_000  # 11 domains x 2 conditions x with/without trigger, ~100 per question
 N_ADAPTERS = 22
@@ -105,7 +107,13 @@ class Bench:
                 handle.write(line + "\n")
 
     def generate(
-        self, batch: int, *, seeded: bool, static: bool = False, adapters: list[str] | None = None
+        self,
+        batch: int,
+        *,
+        seeded: bool,
+        static: bool = False,
+        adapters: list[str] | None = None,
+        stacked: StackedLora | None = None,
     ) -> float:
         """Seconds for one ``generate`` call of ``batch`` rows, ``new_tokens`` each."""
         ids = torch.randint(100, self.vocab - 100, (batch, PROMPT_LEN), device=self.device)
@@ -125,12 +133,16 @@ class Bench:
             kwargs |= {"do_sample": True, "temperature": 1.0, "top_p": 1.0, "top_k": 0}
         if static:
             kwargs["cache_implementation"] = "static"
-        if adapters is not None:
+        if adapters is not None and stacked is None:
             kwargs["adapter_names"] = adapters
         self.sync()
         start = time.perf_counter()
         with torch.inference_mode():
-            out = self.model.generate(**kwargs)
+            if stacked is not None and adapters is not None:
+                with stacked.rows(adapters):
+                    out = self.model.generate(**kwargs)
+            else:
+                out = self.model.generate(**kwargs)
         self.sync()
         assert out.shape[1] - PROMPT_LEN == self.new_tokens
         return time.perf_counter() - start
@@ -185,11 +197,19 @@ def run_hf(bench: Bench, sizes: dict[str, int], skip: set[str]) -> None:
     model.unmerge_adapter()
     per = max(1, big // N_ADAPTERS)
     names = [f"a{i % N_ADAPTERS}" for i in range(per * N_ADAPTERS)]
-    engine(f"emscope_mixed_{N_ADAPTERS}_adapters_b{len(names)}", len(names), 1,
+    n = len(names)
+    stacked = StackedLora(model, [f"a{i}" for i in range(N_ADAPTERS)])
+    engine(f"emscope_mixed_stacked_{N_ADAPTERS}_adapters_b{n}", n, 1,
+           seeded=True, adapters=names, stacked=stacked)  # fmt: skip
+    engine(f"peft_mixed_adapter_names_{N_ADAPTERS}_adapters_b{n}", n, 1,
            seeded=True, adapters=names)  # fmt: skip
-    if "static_mixed" not in skip and "static" not in skip:
-        engine(f"emscope_mixed_static_b{len(names)}", len(names), 2,
-               seeded=True, static=True, adapters=names)  # fmt: skip
+    if "static" not in skip:
+        bench.measure(
+            f"emscope_mixed_stacked_static_first_call_b{n}", n, 1,
+            lambda: bench.generate(n, seeded=True, static=True, adapters=names, stacked=stacked),
+        )  # fmt: skip
+        engine(f"emscope_mixed_stacked_static_compiled_b{n}", n, sizes["static_calls"],
+               seeded=True, static=True, adapters=names, stacked=stacked)  # fmt: skip
 
 
 def run_vllm(bench: Bench, rank: int, sizes: dict[str, int]) -> None:

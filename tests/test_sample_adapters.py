@@ -90,6 +90,20 @@ def test_a_mixed_adapter_batch_samples_each_row_as_its_model_alone(
         assert [mixed[i] for i in rows] == [own[i] for i in rows]
 
 
+def test_peft_adapter_names_and_stacked_factors_give_the_same_mixed_batch(
+    engine: MultiAdapterSampler, refs: dict[str, ModelRef]
+) -> None:
+    assert engine.mixed == "stacked"
+    peft_engine = MultiAdapterSampler(engine.registry, dtype="float32", batch_size=6, mixed="peft")
+    keys = [engine.registry.key_for(refs[m]) for m in ("a", "b", "base", "zero", "b", "a")]
+    for params in (GREEDY, SAMPLED):
+        assert engine.generate_mixed(PROMPTS, params, SEEDS, keys) == peft_engine.generate_mixed(
+            PROMPTS, params, SEEDS, keys
+        )
+    with pytest.raises(ValueError, match="unknown adapters"), engine.stacked.rows(["nope"]):
+        pass
+
+
 def test_the_registry_names_adapters_once_and_reads_their_real_ranks(
     refs: dict[str, ModelRef], tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ a study's models share batches instead of loading and sampling one after another
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -20,6 +20,7 @@ from emscope.models.loading import load_model_with_adapters
 from emscope.sample.adapters import AdapterRegistry
 from emscope.sample.base import ChatPrompt, Generation, SamplingParams
 from emscope.sample.local import LocalSampler
+from emscope.sample.stacked_lora import StackedLora
 
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in adapter_names
 
@@ -29,7 +30,9 @@ class MultiAdapterSampler(LocalSampler):
 
     :meth:`generate` samples the base model; :meth:`generate_mixed` lets every row pick its
     model. Answers are per-row seeded (as in :class:`LocalSampler`), so a row's answer does not
-    depend on which models share its batch.
+    depend on which models share its batch. ``mixed="stacked"`` (default) applies every row's
+    adapter with two matmuls per layer (:mod:`emscope.sample.stacked_lora`); ``"peft"`` uses
+    peft's ``adapter_names=``, whose cost grows with the adapters in a batch.
     """
 
     def __init__(
@@ -40,8 +43,10 @@ class MultiAdapterSampler(LocalSampler):
         batch_size: int = 32,
         device: str | torch.device | None = None,
         static_cache: bool = False,
+        mixed: Literal["stacked", "peft"] = "stacked",
     ) -> None:
         self.registry = registry
+        self.mixed = mixed
         super().__init__(
             registry.base,
             dtype=dtype,
@@ -53,9 +58,12 @@ class MultiAdapterSampler(LocalSampler):
         )
 
     def _load_model(self) -> Any:
-        return load_model_with_adapters(
+        model = load_model_with_adapters(
             self.registry.base, self.registry.adapters, dtype=self.dtype, device=self.device
         )
+        if self.mixed == "stacked":
+            self.stacked = StackedLora(model, list(self.registry.adapters))
+        return model
 
     @property
     def identity(self) -> str:
@@ -65,7 +73,7 @@ class MultiAdapterSampler(LocalSampler):
         return {
             **super().info(),
             "backend": "transformers-multi-adapter",
-            "adapter": "unmerged, mixed batches",
+            "adapter": f"unmerged, mixed batches ({self.mixed})",
             "adapters": {name: str(path) for name, path in self.registry.adapters.items()},
         }
 
@@ -92,9 +100,10 @@ class MultiAdapterSampler(LocalSampler):
         results: list[Generation] = []
         for start in range(0, len(prompts), self.batch_size):
             end = start + self.batch_size
-            results.extend(
-                self._generate_batch(
-                    prompts[start:end], params, seeds[start:end], adapter_names=names[start:end]
-                )
-            )
+            chunk = (prompts[start:end], params, seeds[start:end])
+            if self.mixed == "stacked":
+                with self.stacked.rows(list(models[start:end])):
+                    results.extend(self._generate_batch(*chunk))
+            else:
+                results.extend(self._generate_batch(*chunk, adapter_names=names[start:end]))
         return results
