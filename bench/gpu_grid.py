@@ -277,6 +277,8 @@ def main() -> None:
     )
     out_dir = os.environ.get("OUT")
     out = Path(out_dir) / "gpu_grid.jsonl" if out_dir else None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     model = build_model(tiny, device, dtype, rank)
     import peft
