@@ -3,15 +3,19 @@
 Every workload samples SmolLM2-135M-Instruct with random rank-32 LoRA adapters on all seven
 projections (seeded, so every process builds the same adapters), the same prompts and the
 same settings; ``run_bench.py --only adapters`` runs each in its own process and reports it
-against the paper's recipe (HF ``generate``, batch 10, fp32, adapter unmerged).
+against the paper's recipe (HF ``generate``, batch 10, fp32, adapter unmerged); each timed part
+runs twice and the faster run counts (the build machine is shared).
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MODEL = "smollm2-135m"
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -49,6 +53,22 @@ def _prompts(n: int) -> list[Any]:
     return [ChatPrompt(user=texts[i % len(texts)]) for i in range(n)]
 
 
+REPEATS = 2  # each timed part runs twice and the faster counts: the build machine is shared
+
+
+def _best_of(run: Callable[[], T]) -> tuple[float, T]:
+    """The shortest of ``REPEATS`` timed calls of ``run`` and that call's result."""
+    best: tuple[float, T] | None = None
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        result = run()
+        wall = time.perf_counter() - start
+        if best is None or wall < best[0]:
+            best = (wall, result)
+    assert best is not None
+    return best
+
+
 def _rates(n: int, tokens: int, wall: float, load_s: float) -> dict[str, Any]:
     return {
         "samples_per_second": n / wall,
@@ -66,7 +86,7 @@ def sample_adapter_paper(n: int, new_tokens: int, models: int = 1) -> dict[str, 
     from emscope.models.refs import parse_model_ref
 
     prompts = _prompts(n)
-    tokens, wall, load_s = 0, 0.0, 0.0
+    total_tokens, wall, load_s = 0, 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for adapter in _adapters(Path(tmp), models):
             start = time.perf_counter()
@@ -80,21 +100,25 @@ def sample_adapter_paper(n: int, new_tokens: int, models: int = 1) -> dict[str, 
                 )
                 for p in prompts
             ]
-            start = time.perf_counter()
-            for i in range(0, n, 10):
-                enc = tokenizer(texts[i : i + 10], padding=True, return_tensors="pt")
-                with torch.no_grad():
-                    out = model.generate(
-                        **enc,
-                        do_sample=True,
-                        temperature=1.0,
-                        max_new_tokens=new_tokens,
-                        pad_token_id=tokenizer.pad_token_id,
-                    )
-                new = out[:, enc["input_ids"].shape[1] :]
-                tokens += int((new != tokenizer.pad_token_id).sum())
-            wall += time.perf_counter() - start
-    return _rates(n * models, tokens, wall, load_s)
+            passes = []
+            for _ in range(REPEATS):
+                start, tokens = time.perf_counter(), 0
+                for i in range(0, n, 10):
+                    enc = tokenizer(texts[i : i + 10], padding=True, return_tensors="pt")
+                    with torch.no_grad():
+                        out = model.generate(
+                            **enc,
+                            do_sample=True,
+                            temperature=1.0,
+                            max_new_tokens=new_tokens,
+                            pad_token_id=tokenizer.pad_token_id,
+                        )
+                    new = out[:, enc["input_ids"].shape[1] :]
+                    tokens += int((new != tokenizer.pad_token_id).sum())
+                passes.append((time.perf_counter() - start, tokens))
+            best = min(passes)
+            wall, total_tokens = wall + best[0], total_tokens + best[1]
+    return _rates(n * models, total_tokens, wall, load_s)
 
 
 def _local(n: int, new_tokens: int, batch: int, *, adapter: bool, merge: bool) -> dict[str, Any]:
@@ -111,9 +135,7 @@ def _local(n: int, new_tokens: int, batch: int, *, adapter: bool, merge: bool) -
         start = time.perf_counter()
         sampler = LocalSampler(ref, dtype="float32", batch_size=batch, merge_adapter=merge)
         load_s = time.perf_counter() - start
-        start = time.perf_counter()
-        out = sampler.generate(prompts, params, list(range(n)))
-        wall = time.perf_counter() - start
+        wall, out = _best_of(lambda: sampler.generate(prompts, params, list(range(n))))
     return _rates(n, sum(g.n_new_tokens for g in out), wall, load_s)
 
 
@@ -141,16 +163,19 @@ def sample_models_one_by_one(
     from emscope.sample.local import LocalSampler
 
     prompts, params = _prompts(n), SamplingParams(temperature=1.0, max_new_tokens=new_tokens)
-    tokens = 0
     with tempfile.TemporaryDirectory() as tmp:
         adapters = _adapters(Path(tmp), models)
-        start = time.perf_counter()
-        for adapter in adapters:
-            sampler = LocalSampler(
-                parse_model_ref(MODEL).with_adapter(adapter), dtype="float32", batch_size=batch
-            )
-            tokens += sum(g.n_new_tokens for g in sampler.generate(prompts, params, list(range(n))))
-        wall = time.perf_counter() - start
+
+        def run() -> int:
+            tokens = 0
+            for adapter in adapters:
+                ref = parse_model_ref(MODEL).with_adapter(adapter)
+                sampler = LocalSampler(ref, dtype="float32", batch_size=batch)
+                out = sampler.generate(prompts, params, list(range(n)))
+                tokens += sum(g.n_new_tokens for g in out)
+            return tokens
+
+        wall, tokens = _best_of(run)
     return _rates(n * models, tokens, wall, 0.0)
 
 
@@ -167,15 +192,17 @@ def sample_models_mixed(
     prompts, params = _prompts(n), SamplingParams(temperature=1.0, max_new_tokens=new_tokens)
     with tempfile.TemporaryDirectory() as tmp:
         refs = [parse_model_ref(MODEL).with_adapter(a) for a in _adapters(Path(tmp), models)]
-        start = time.perf_counter()
-        registry = AdapterRegistry.from_refs(refs)
-        engine = MultiAdapterSampler(registry, dtype="float32", batch_size=batch)
-        names = list(registry.adapters)
-        rows = [(p, i, name) for i, p in enumerate(prompts) for name in names]  # interleaved
-        out = engine.generate_mixed(
-            [r[0] for r in rows], params, [r[1] for r in rows], [r[2] for r in rows]
-        )
-        wall = time.perf_counter() - start
+
+        def run() -> list[Any]:
+            registry = AdapterRegistry.from_refs(refs)
+            engine = MultiAdapterSampler(registry, dtype="float32", batch_size=batch)
+            names = list(registry.adapters)
+            rows = [(p, i, name) for i, p in enumerate(prompts) for name in names]  # interleaved
+            return engine.generate_mixed(
+                [r[0] for r in rows], params, [r[1] for r in rows], [r[2] for r in rows]
+            )
+
+        wall, out = _best_of(run)
     return _rates(n * models, sum(g.n_new_tokens for g in out), wall, 0.0)
 
 
