@@ -101,7 +101,9 @@ class SeededRowSampler(LogitsProcessor):
         """The token id each row draws at ``step`` from its warped distribution."""
         probs = self.warp(scores).softmax(dim=-1).double()
         cdf = probs.cumsum(dim=-1)
-        u = row_uniforms(self.seeds.to(scores.device), step) * cdf[:, -1]
+        if self.seeds.device != scores.device:  # moved once, not every step
+            self.seeds = self.seeds.to(scores.device)
+        u = row_uniforms(self.seeds, step) * cdf[:, -1]
         tokens = torch.searchsorted(cdf, u[:, None], right=True).squeeze(-1)
         return tokens.clamp(max=scores.shape[-1] - 1)
 
