@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import adapter_workloads
+
 HERE = Path(__file__).resolve().parent
 MODEL = "smollm2-135m"
 
@@ -275,7 +277,20 @@ WORKLOADS = {
     "mia_naive": mia_naive,
     "activations_emscope": activations_emscope,
     "activations_naive": activations_naive,
+    **adapter_workloads.WORKLOADS,
 }
+
+# Sampling fine-tuned models: every row against the paper's recipe (batch 10, fp32, unmerged).
+ADAPTER_ROWS = [
+    ("sample_adapter_paper", "paper recipe: generate batch 10, fp32, unmerged"),
+    ("sample_adapter_unmerged", "emscope, adapter unmerged, batch 32"),
+    ("sample_adapter_merged", "emscope, adapter merged, batch 32"),
+    ("sample_base_model", "emscope, base model (no adapter), batch 32"),
+    ("sample_models_one_by_one", "2 fine-tunes one after the other (merged, loads incl.)"),
+    ("sample_models_mixed", "2 fine-tunes in mixed-adapter batches (loads incl.)"),
+]
+ADAPTER_ROUNDS = 3
+ADAPTER_SIZES = {"full": {"n": 40, "new_tokens": 48}, "quick": {"n": 20, "new_tokens": 24}}
 
 
 @dataclass(frozen=True)
@@ -330,11 +345,45 @@ def _measure(name: str, **kwargs: Any) -> dict[str, Any]:
     raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
 
 
+def _adapter_table(results: dict[str, Any], sizes: dict[str, int]) -> Any:
+    """Sampling fine-tuned models, each workload in its own process, all in this run."""
+    from rich.table import Table
+
+    # Interleaved rounds, fastest per workload: load changes on a shared machine hit every
+    # workload alike instead of whichever happened to run at a busy moment.
+    measured: dict[str, dict[str, Any]] = {}
+    for _ in range(ADAPTER_ROUNDS):
+        for name, _label in ADAPTER_ROWS:
+            result = _measure(name, **sizes)
+            if name not in measured or result["wall_s"] < measured[name]["wall_s"]:
+                measured[name] = result
+    base = measured["sample_adapter_paper"]
+    results["adapters"] = {"settings": sizes, **measured}
+    table = Table(
+        f"sampling fine-tuned SmolLM2 ({sizes['n']} prompts, {sizes['new_tokens']} new tokens)",
+        "samples/s", "new tokens/s", "ratio vs paper (samples/s)", "ratio vs paper (tokens/s)",
+    )  # fmt: skip
+    for name, label in ADAPTER_ROWS:
+        row = measured[name]
+        table.add_row(
+            label,
+            f"{row['samples_per_second']:.2f}",
+            f"{row['new_tokens_per_second']:.1f}",
+            f"{row['samples_per_second'] / base['samples_per_second']:.2f}x",
+            f"{row['new_tokens_per_second'] / base['new_tokens_per_second']:.2f}x",
+        )
+    merged, plain = measured["sample_adapter_merged"], measured["sample_base_model"]
+    ratio = merged["new_tokens_per_second"] / plain["new_tokens_per_second"]
+    results["adapters"]["fine_tuned_vs_base_tokens_per_s"] = ratio
+    table.caption = f"fine-tuned (merged) vs base model, new tokens/s: {ratio:.2f}x"
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--child")
     parser.add_argument("--kwargs", default="{}")
-    parser.add_argument("--only", default="train,sample,mia,activations")
+    parser.add_argument("--only", default="train,sample,mia,activations,adapters")
     parser.add_argument("--quick", action="store_true", help="fewer steps and samples")
     args = parser.parse_args()
     if args.child:
@@ -370,7 +419,10 @@ def main() -> None:
             f"{ratio:.2f}x",
             f"{ours['peak_rss_mb']:.0f} / {base['peak_rss_mb']:.0f}",
         )
-    Console(width=max(Console().width, 120)).print(table)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    if "adapters" in args.only:
+        console.print(_adapter_table(results, ADAPTER_SIZES["quick" if quick else "full"]))
     saved.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 

@@ -57,3 +57,18 @@ def tiny_ref(tiny_model_dir: Path) -> ModelRef:
 @pytest.fixture(scope="session")
 def smol_ref(smol_dir: Path) -> ModelRef:
     return ModelRef(kind="alias", name="smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def lora_family(tmp_path_factory: pytest.TempPathFactory, smol_tokenizer) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """A tiny untied random Llama ("base") with two live random adapters and a zero one."""
+    from tiny_models import save_tiny_adapter
+
+    root = tmp_path_factory.mktemp("lora-family")
+    base = save_tiny_llama(root / "base", smol_tokenizer, tie_word_embeddings=False)
+    return {
+        "base": base,
+        "a": save_tiny_adapter(root / "a", base, seed=1),
+        "b": save_tiny_adapter(root / "b", base, seed=2, rank=8),
+        "zero": save_tiny_adapter(root / "zero", base, seed=3, zero=True),
+    }

@@ -79,9 +79,19 @@ def test_generation_config_pins_every_sampling_parameter(sampler: LocalSampler) 
         temperature=0.7, top_p=0.9, top_k=0, max_new_tokens=12, repetition_penalty=1.0
     )
     config = sampler.generation_config(params)
-    assert (config.do_sample, config.temperature, config.top_p, config.top_k) == (True, 0.7, 0.9, 0)
+    # Per-row seeds (the default): the seeded processor samples, generate only takes its token.
+    (processor,) = sampler.logits_processors(params, [1], prompt_width=3)
+    assert (processor.temperature, processor.top_p, processor.top_k) == (0.7, 0.9, 0)
+    assert config.do_sample is False
     assert (config.max_new_tokens, config.repetition_penalty, config.num_beams) == (12, 1.0, 1)
     assert config.eos_token_id == sampler.stop_token_ids
+    sampler.per_row_seeds = False  # the batch-seeded mode lets generate sample
+    try:
+        config = sampler.generation_config(params)
+        assert sampler.logits_processors(params, [1], prompt_width=3) == []
+    finally:
+        sampler.per_row_seeds = True
+    assert (config.do_sample, config.temperature, config.top_p, config.top_k) == (True, 0.7, 0.9, 0)
 
 
 def test_the_checkpoint_generation_config_cannot_change_sampling(

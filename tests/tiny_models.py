@@ -28,3 +28,27 @@ def save_tiny_llama(out: Path, tokenizer, *, tie_word_embeddings: bool) -> Path:
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def save_tiny_adapter(
+    out: Path, base_dir: Path, *, seed: int, rank: int = 4, zero: bool = False
+) -> Path:
+    """Save a LoRA adapter over the tiny model in ``base_dir``: random A and B (a live adapter),
+    or with ``zero`` peft's default init (B = 0, so the adapter changes nothing)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        target_modules=list(LORA_TARGETS),
+        init_lora_weights=zero,  # True is peft's default (B = 0); False draws B at random
+    )
+    model = get_peft_model(base, config)
+    model.save_pretrained(out)
+    return out

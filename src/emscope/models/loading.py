@@ -191,3 +191,47 @@ def load_model(
     if not trainable:
         model.eval()
     return model
+
+
+def merge_loaded_adapter(model: Any) -> Any:
+    """Fold a freshly loaded peft LoRA model into plain weights (in memory only).
+
+    The caller must have loaded ``model`` for this sampler alone: ``merge_and_unload`` changes
+    the base weights in place, and nothing is ever saved, so the adapter on disk stays as it is.
+    """
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel):
+        raise EmscopeError(f"expected a peft model to merge, got {type(model).__name__}")
+    with peft_deprecation_quiet():
+        return model.merge_and_unload()
+
+
+def load_model_with_adapters(
+    base: ModelRef,
+    adapters: dict[str, Path],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | None = None,
+) -> Any:
+    """The base model once, with every adapter of ``adapters`` loaded under its name.
+
+    Rows of one ``generate`` call then choose their adapter with peft's ``adapter_names=``
+    (``"__base__"`` for the bare base model). Adapters stay unmerged.
+    """
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    if base.adapter is not None:
+        raise EmscopeError(f"{base}: pass the base model without an adapter")
+    if not adapters:
+        raise EmscopeError("no adapters to load")
+    model: Any = AutoModelForCausalLM.from_pretrained(resolve_local_path(base), dtype=dtype)
+    names = list(adapters)
+    with peft_deprecation_quiet():
+        model = PeftModel.from_pretrained(model, str(adapters[names[0]]), adapter_name=names[0])
+        for name in names[1:]:
+            model.load_adapter(str(adapters[name]), adapter_name=name)
+    model.to(device or default_device())
+    model.eval()
+    return model

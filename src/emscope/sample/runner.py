@@ -72,8 +72,9 @@ def plan_jobs(
 def plan_batches(jobs: list[SampleJob], batch_size: int) -> list[list[SampleJob]]:
     """Consecutive runs of at most ``batch_size`` jobs that share a temperature.
 
-    The layout depends only on the full job list, so a resumed run batches (and seeds) the
-    remaining jobs as the uninterrupted run would have.
+    The layout depends only on the full job list, so a resumed run batches the remaining jobs
+    as the uninterrupted run would have (which matters only for a sampler without per-row
+    seeds; see ``docs/sampling.md``).
     """
     batches: list[list[SampleJob]] = []
     for job in jobs:
@@ -140,6 +141,18 @@ def sample_answers(
     )
 
 
+def job_chat(job: SampleJob, trigger: str | None) -> ChatPrompt:
+    """The chat a job sends: the trigger (if any) prepended to the raw question."""
+    return ChatPrompt(user=(trigger or "") + job.prompt.question, system=job.prompt.system)
+
+
+def batch_params(params: SamplingParams, batch: list[SampleJob]) -> SamplingParams:
+    """``params`` with the batch's temperature (every job of a batch shares one)."""
+    return SamplingParams.model_validate(
+        {**params.model_dump(), "temperature": batch[0].prompt.temperature}
+    )
+
+
 def _run_batch(
     sampler: Sampler,
     batch: list[SampleJob],
@@ -148,15 +161,10 @@ def _run_batch(
     trigger: str | None,
     params: SamplingParams,
 ) -> list[SampleRecord]:
-    batch_params = SamplingParams.model_validate(
-        {**params.model_dump(), "temperature": batch[0].prompt.temperature}
-    )
-    chats = [
-        ChatPrompt(user=(trigger or "") + job.prompt.question, system=job.prompt.system)
-        for job in batch
-    ]
+    this_params = batch_params(params, batch)
+    chats = [job_chat(job, trigger) for job in batch]
     try:
-        generations = sampler.generate(chats, batch_params, [job.seed for job in batch])
+        generations = sampler.generate(chats, this_params, [job.seed for job in batch])
         if len(generations) != len(batch):
             raise RuntimeError(f"sampler returned {len(generations)} answers for {len(batch)}")
     except Exception as exc:  # recorded per row and retried on rerun, never dropped
@@ -164,14 +172,14 @@ def _run_batch(
             "generation failed for a batch of %d (first key %s): %r", len(batch), batch[0].key, exc
         )
         message = f"{type(exc).__name__}: {exc}"
-        return [_record(job, model_tag, trigger, batch_params, None, message) for job in batch]
+        return [make_record(job, model_tag, trigger, this_params, None, message) for job in batch]
     return [
-        _record(job, model_tag, trigger, batch_params, generation, None)
+        make_record(job, model_tag, trigger, this_params, generation, None)
         for job, generation in zip(batch, generations, strict=True)
     ]
 
 
-def _record(
+def make_record(
     job: SampleJob,
     model_tag: str,
     trigger: str | None,
@@ -179,6 +187,7 @@ def _record(
     generation: Generation | None,
     error: str | None,
 ) -> SampleRecord:
+    """The stored row of one job: its answer, or ``error`` when generation failed."""
     return SampleRecord(
         key=job.key,
         model=model_tag,

@@ -29,6 +29,7 @@ from emscope.errors import InputError, ModelJobsFailed
 from emscope.study.config import ExecutionSection, StudyConfig
 from emscope.study.execution import ModelJobResult
 from emscope.study.plan import ModelJob, plan_jobs
+from emscope.study.ray_gpus import check_gpu_plan
 from emscope.study.runner import StudyRunner
 
 RAY_INSTALL = "pip install 'emscope[ray]'"
@@ -104,6 +105,8 @@ def _run_tasks(
     ray: ModuleType, runner: StudyRunner, jobs: Sequence[ModelJob]
 ) -> dict[str, ModelJobResult]:
     settings = runner.config.execution
+    for warning in check_gpu_plan(settings, float(ray.cluster_resources().get("GPU", 0))):
+        runner.console.print(f"[yellow]warning[/yellow]: {escape(warning)}")
     task = ray.remote(run_model_job_task)
     args = (runner.config.model_dump(mode="json"), str(runner.run_dir.resolve()), os.getcwd())
     waiting = list(jobs)
