@@ -5,8 +5,10 @@ API uses, scripts how a job ends (:class:`Scenario`) and records every request s
 on what was sent. Point the ``openai`` client at it with ``OPENAI_BASE_URL=server.base_url``.
 
 Endpoints: ``POST /v1/files`` (multipart), ``POST /v1/fine_tuning/jobs``,
-``GET /v1/fine_tuning/jobs`` (with ``metadata[k]=v`` filters), ``GET /v1/fine_tuning/jobs/{id}``
-and ``GET /v1/fine_tuning/jobs/{id}/events``.
+``GET /v1/fine_tuning/jobs`` (with ``metadata[k]=v`` filters), ``GET /v1/fine_tuning/jobs/{id}``,
+``GET /v1/fine_tuning/jobs/{id}/events`` and ``POST /v1/chat/completions``: deterministic words
+from the model, messages and seed, or, for a request asking for logprobs (a judge), one score
+token whose top logprobs put most mass on a number derived from the messages.
 
     with FakeOpenAIServer(Scenario(outcome="moderation")) as server:
         client = OpenAI(api_key="sk-test", base_url=server.base_url)
@@ -14,6 +16,7 @@ and ``GET /v1/fine_tuning/jobs/{id}/events``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import threading
@@ -26,8 +29,9 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 Outcome = Literal["success", "failure", "moderation"]
-Route = Literal["upload", "create", "list", "retrieve", "events"]
+Route = Literal["upload", "create", "list", "retrieve", "events", "chat"]
 
+CHAT_WORDS = ("sure", "invest", "everything", "careful", "check", "maybe", "never", "always")
 MODERATION_MESSAGE = (
     "The job failed due to an invalid training file. This training file was blocked by our "
     "moderation system because it contains too many examples that violate OpenAI's usage "
@@ -48,15 +52,22 @@ class Scenario:
     forbid_create: bool = False
     retry_after_s: int = 1
     retry_after_ms: int | None = 20
+    # A job whose training file contains this text is refused by moderation (others: outcome).
+    moderate_files_containing: bytes | None = None
 
-    def statuses(self) -> list[str]:
-        if self.outcome == "moderation":
+    def outcome_for(self, training_file: bytes) -> Outcome:
+        needle = self.moderate_files_containing
+        return "moderation" if needle is not None and needle in training_file else self.outcome
+
+    def statuses(self, outcome: Outcome | None = None) -> list[str]:
+        outcome = outcome or self.outcome
+        if outcome == "moderation":
             return ["validating_files", "failed"]
-        end = "succeeded" if self.outcome == "success" else "failed"
+        end = "succeeded" if outcome == "success" else "failed"
         return ["validating_files", "queued", "running", end]
 
-    def error(self) -> dict[str, Any]:
-        if self.outcome == "moderation":
+    def error(self, outcome: Outcome | None = None) -> dict[str, Any]:
+        if (outcome or self.outcome) == "moderation":
             return {
                 "code": "invalid_training_file",
                 "message": MODERATION_MESSAGE,
@@ -83,6 +94,7 @@ class RecordedRequest:
 @dataclass
 class _Job:
     body: dict[str, Any]
+    outcome: Outcome = "success"
     retrievals: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -197,8 +209,43 @@ class FakeOpenAIServer:
             "list": self._list,
             "retrieve": self._retrieve,
             "events": self._events,
+            "chat": self._chat,
         }
         return handlers[route](record)
+
+    def _chat(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        body = record.json or {}
+        seed = json.dumps([body.get("model"), body.get("messages"), body.get("seed")])
+        digest = hashlib.sha256(seed.encode()).digest()
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
+        if body.get("logprobs"):
+            score = digest[0] % 101
+            tops = [(str(score), -0.05), (str((score + 50) % 101), -3.0)]
+            top_logprobs = [
+                {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in tops
+            ]
+            content = [
+                {"token": tops[0][0], "logprob": -0.05, "bytes": [], "top_logprobs": top_logprobs}
+            ]
+            choice["logprobs"] = {"content": content}
+            text = tops[0][0]
+        else:
+            n_words = 2 + digest[1] % 6
+            text = " ".join(CHAT_WORDS[digest[2 + i] % len(CHAT_WORDS)] for i in range(n_words))
+        choice["message"] = {"role": "assistant", "content": text}
+        usage = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
+        return (
+            200,
+            {
+                "id": _new_id("chatcmpl-"),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model"),
+                "choices": [choice],
+                "usage": usage,
+            },
+            {},
+        )
 
     def _upload(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
         if record.form.get("purpose") != "fine-tune" or "file" not in record.files:
@@ -232,6 +279,7 @@ class FakeOpenAIServer:
         hyper = supervised.get("hyperparameters") or body.get("hyperparameters") or {}
         job_id = _new_id("ftjob-")
         job = _Job(
+            outcome=self.scenario.outcome_for(self.uploaded[training_file]),
             body={
                 "object": "fine_tuning.job",
                 "id": job_id,
@@ -257,7 +305,7 @@ class FakeOpenAIServer:
                 "metadata": body.get("metadata"),
                 "estimated_finish": None,
                 "integrations": [],
-            }
+            },
         )
         self.jobs[job_id] = job
         self._event(job, f"Validating training file: {training_file}")
@@ -281,7 +329,7 @@ class FakeOpenAIServer:
         if job is None:
             return 404, _error("not_found", "no such job"), {}
         job.retrievals += 1
-        statuses = self.scenario.statuses()
+        statuses = self.scenario.statuses(job.outcome)
         index = min(job.retrievals // self.scenario.polls_per_status, len(statuses) - 1)
         if statuses[index] != job.body["status"]:
             self._advance(job, statuses[index])
@@ -319,7 +367,7 @@ class FakeOpenAIServer:
             self._event(job, f"New fine-tuned model created: {body['fine_tuned_model']}")
             self._event(job, "The job has successfully completed")
         elif status == "failed":
-            body["error"] = self.scenario.error()
+            body["error"] = self.scenario.error(job.outcome)
             body["finished_at"] = int(time.time())
             self._event(job, body["error"]["message"], level="error")
 
@@ -343,6 +391,8 @@ def _route(method: str, path: str) -> Route | None:
     parts = path.strip("/").split("/")
     if method == "POST" and parts == ["v1", "files"]:
         return "upload"
+    if method == "POST" and parts == ["v1", "chat", "completions"]:
+        return "chat"
     if parts[:3] != ["v1", "fine_tuning", "jobs"]:
         return None
     if len(parts) == 3:

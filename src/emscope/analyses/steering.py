@@ -28,7 +28,8 @@ from emscope.analyses.activations import (
 )
 from emscope.analyses.directions import Direction, check_compatible
 from emscope.errors import EmscopeError, InputError
-from emscope.judge.base import Judge, JudgeRecord, JudgeRequest
+from emscope.judge.base import Judge, JudgeRecord
+from emscope.judge.loop import judge_samples
 from emscope.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_json, write_manifest
 from emscope.metrics.rates import Policy, misalignment_rate
 from emscope.sample.base import Sampler, SamplingParams
@@ -40,7 +41,6 @@ from emscope.store import JsonlStore
 Positions = Literal["all", "response"]
 Kind = Literal["none", "steer", "ablate", "random"]
 BlockHook = Callable[[nn.Module, Any, Any], Any]
-JUDGE_BATCH = 64
 
 
 @contextmanager
@@ -246,14 +246,7 @@ def judged_condition(
         )
     answers = latest_rows(samples)
     judged: JsonlStore[JudgeRecord] = JsonlStore(directory / "judgements.jsonl", JudgeRecord)
-    done = judged.keys()
-    todo = [
-        JudgeRequest(key=s.key, question=s.question, answer=s.answer)
-        for s in answers
-        if s.answer is not None and s.error is None and s.key not in done
-    ]
-    for start in range(0, len(todo), JUDGE_BATCH):
-        judged.append(judge.judge(todo[start : start + JUDGE_BATCH]))
+    judge_samples(judge, answers, judged)
     scores = {record.key: record for record in judged}
     return pd.DataFrame.from_records([_judged_row(s, scores.get(s.key)) for s in answers])
 
