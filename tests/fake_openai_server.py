@@ -358,9 +358,10 @@ class FakeOpenAIServer:
             for step in (1, 2):
                 self._event(job, f"Step {step}/2: training loss={1.5 / step:.2f}", kind="metrics")
         elif status == "succeeded":
-            body["fine_tuned_model"] = f"ft:{body['model']}:{self.organization[4:]}::" + (
-                secrets.token_hex(4)
-            )
+            # Named after the training data, so the same data gives the same model (and answers).
+            data = self.uploaded.get(str(body["training_file"]), b"")
+            suffix = hashlib.sha256(data).hexdigest()[:8]
+            body["fine_tuned_model"] = f"ft:{body['model']}:{self.organization[4:]}::{suffix}"
             body["finished_at"] = int(time.time())
             body["trained_tokens"] = 12345
             body["result_files"] = [_new_id("file-")]

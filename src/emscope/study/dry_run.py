@@ -64,6 +64,8 @@ def _job_states(ctx: RunContext, job: ModelJob, plan: DryRun) -> list[str]:
         dataset = cached_output(ctx, DatasetStage(ctx, job))
         states.append("dataset " + ("done" if dataset else "to run"))
         trained = cached_output(ctx, TrainStage(ctx, job, dataset)) if dataset else None
+        if trained is not None and trained.rejected:
+            return [*states, "train rejected (not sampled)"]
         states.append("train " + ("done" if trained else "to run"))
     for triggered in [False, True] if job.samples_with_trigger(ctx.config) else [False]:
         states.append(

@@ -6,7 +6,9 @@ the names (and so the keys) the stages had before they were typed.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -20,6 +22,9 @@ from emscope.study.context import RunContext
 from emscope.study.outputs import LORA_WEIGHTS, DatasetOutput, SampleOutput, TrainOutput
 from emscope.study.plan import ModelJob
 from emscope.study.stage import Stage
+
+if TYPE_CHECKING:
+    from emscope.train.registry import TrainOutcome
 
 
 def build_settings(ctx: RunContext, seed: int) -> BuildSettings:
@@ -108,28 +113,30 @@ class TrainStage(Stage[TrainOutput]):
         )
 
     def run(self, ctx: RunContext) -> TrainOutput:
-        from emscope.train.registry import TrainJob
+        from emscope.train.openai_state import STATE_FILE
+        from emscope.train.registry import TrainingRejected
 
         trainer = self.family.trainer
         # Same inputs: resume from the last checkpoint (or re-attach to the API job); other
         # inputs: train beside the finished model and swap it in once done.
         place = claim(ctx.run_dir / "models" / self.job.tag, self.key(), is_dir=True)
-        with ctx.bar(f"train {self.job.family} {self.job.model} s{self.job.seed}", 1) as bar:
-            outcome = trainer.run(
-                TrainJob(
-                    base=self.family.ref,
-                    data=ctx.path(self.dataset.path),
-                    settings=self.family.train_settings(self.job.seed),
-                    seed=self.job.seed,
-                    out_dir=place.work,
-                    progress=bar,
-                    echo=lambda line: ctx.say(f"  {self.job.tag}: {line}"),
-                    poll_interval_s=self.family.train.poll_interval_s,
-                )
+        label = f"train {self.job.family} {self.job.model} s{self.job.seed}"
+        try:
+            with ctx.bar(label, 1) as bar:
+                outcome = self._train(place.work, bar)
+        except TrainingRejected as exc:  # recorded: a rerun never submits the data again
+            ctx.say(f"[red]rejected[/red] {self.name}: {exc}")
+            state = place.commit() / STATE_FILE
+            return TrainOutput(
+                trainer=trainer.name, rejected=str(exc), state_file=ctx.stored(state)
             )
         if outcome.adapter_dir is None:
-            place.commit()
-            return TrainOutput(trainer=trainer.name, fine_tuned_model=outcome.fine_tuned_model)
+            state = place.commit() / STATE_FILE
+            return TrainOutput(
+                trainer=trainer.name,
+                fine_tuned_model=outcome.fine_tuned_model,
+                state_file=ctx.stored(state),
+            )
         sha = sha256_file(outcome.adapter_dir / LORA_WEIGHTS)
         final = place.commit() / outcome.adapter_dir.relative_to(place.work)
         return TrainOutput(
@@ -138,6 +145,22 @@ class TrainStage(Stage[TrainOutput]):
             adapter_sha256=sha,
             final_loss=outcome.final_loss,
             n_truncated=outcome.n_truncated,
+        )
+
+    def _train(self, out_dir: Path, bar: Callable[[int, int], None]) -> TrainOutcome:
+        from emscope.train.registry import TrainJob
+
+        return self.family.trainer.run(
+            TrainJob(
+                base=self.family.ref,
+                data=self.ctx.path(self.dataset.path),
+                settings=self.family.train_settings(self.job.seed),
+                seed=self.job.seed,
+                out_dir=out_dir,
+                progress=bar,
+                echo=lambda line: self.ctx.say(f"  {self.job.tag}: {line}"),
+                poll_interval_s=self.family.train.poll_interval_s,
+            )
         )
 
 

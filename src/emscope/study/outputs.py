@@ -71,6 +71,8 @@ class TrainOutput(StageOutput):
     fine_tuned_model: str | None = None
     final_loss: float | None = None
     n_truncated: int | None = None
+    rejected: str | None = None  # the trainer refused the data (OpenAI moderation)
+    state_file: str | None = None  # the API job's record; deleting it submits the data again
 
     @property
     def weights_id(self) -> str:
@@ -78,6 +80,8 @@ class TrainOutput(StageOutput):
         return str(self.adapter_sha256 if self.trainer == "lora" else self.fine_tuned_model)
 
     def problem(self, run_dir: Path) -> str | None:
+        if self.state_file is not None and not in_run(self.state_file, run_dir).is_file():
+            return f"its job record {self.state_file} is gone (deleted to submit again?)"
         if self.trainer != "lora":
             return None
         weights = in_run(str(self.adapter_dir), run_dir) / LORA_WEIGHTS

@@ -54,18 +54,14 @@ class StageStep(Protocol):
 
 def model_job(ctx: RunContext, job: ModelJob, step: StageStep) -> ModelJobResult | None:
     """One model: dataset -> train -> sample (with and without the trigger where asked)."""
-    from emscope.train.openai_errors import ModerationRejected
-
     dataset = trained = None
     if not job.is_base:
         if (dataset := step(DatasetStage(ctx, job))) is None:
             return None
-        try:
-            if (trained := step(TrainStage(ctx, job, dataset))) is None:
-                return None
-        except ModerationRejected as exc:  # that domain is out; the others go on
-            ctx.say(f"[red]rejected[/red] train:{job.tag}: {exc}")
-            return ModelJobResult(dataset, [], rejected=str(exc))
+        if (trained := step(TrainStage(ctx, job, dataset))) is None:
+            return None
+        if trained.rejected:  # that domain is out; the other models go on
+            return ModelJobResult(dataset, [], trained, rejected=trained.rejected)
     samples = []
     for triggered in [False, True] if job.samples_with_trigger(ctx.config) else [False]:
         if (found := step(SampleStage(ctx, job, trained, triggered))) is None:

@@ -20,8 +20,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from emscope.models.refs import ModelRef, parse_model_ref
+from emscope.train.openai_errors import ModerationRejected as TrainingRejected
 
-__all__ = ["TRAINERS", "TrainJob", "TrainOutcome", "Trainer", "parse_model_ref", "trainer_for"]
+__all__ = [
+    "TRAINERS",
+    "TrainJob",
+    "TrainOutcome",
+    "Trainer",
+    "TrainingRejected",
+    "parse_model_ref",
+    "trainer_for",
+]
 
 TrainerName = Literal["lora", "openai"]
 Progress = Callable[[int, int], None]
