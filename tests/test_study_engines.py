@@ -21,8 +21,10 @@ from emscope.sample.scripted import ScriptedSampler
 from emscope.study import context as context_module
 from emscope.study.config import StudyConfig
 from emscope.study.pipeline import run_study
+from llama_server import MODEL_ALIAS, LlamaServer, llama_server
 from study_fakes import AnswerHashJudge
 
+__all__ = ["llama_server"]  # the fixture, imported so pytest finds it
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -144,3 +146,30 @@ def test_engine_names_are_checked_when_the_study_loads() -> None:
         StudyConfig.model_validate(
             {"name": "x", "model": "openai/gpt-4o-mini-2024-07-18", "engine": "transformers"}
         )
+
+
+@pytest.mark.integration
+def test_a_study_samples_through_a_real_llama_cpp_server(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    config = StudyConfig.model_validate(
+        {
+            "name": "llama",
+            "model": MODEL_ALIAS,
+            "engine": f"http:{llama_server.base_url}",
+            "domains": [],
+            "eval": {"samples_per_paraphrase": 1, "max_new_tokens": 8, "batch_size": 4},
+            "metrics": {"bootstrap_resamples": 100},
+        }
+    )
+    report, _ = _run(config, tmp_path / "run")
+
+    ledger = json.loads((tmp_path / "run" / "stages.json").read_text())
+    sampler = ledger["sample:base.s0.N"]["output"]["sampler"]
+    assert sampler["backend"] == "openai-compatible"
+    assert sampler["base_url"] == llama_server.base_url
+    rows = pd.read_csv(tmp_path / "run" / "metrics" / "judged_rows.csv")
+    assert rows["error"].isna().all() and rows["answer"].notna().all()
+    assert rows["aligned"].notna().all()
+    assert report.is_file()
+    assert "http:" in json.dumps(ledger)  # the engine is part of the sample stage's identity
