@@ -5,10 +5,11 @@ API uses, scripts how a job ends (:class:`Scenario`) and records every request s
 on what was sent. Point the ``openai`` client at it with ``OPENAI_BASE_URL=server.base_url``.
 
 Endpoints: ``POST /v1/files`` (multipart), ``POST /v1/fine_tuning/jobs``,
-``GET /v1/fine_tuning/jobs`` (with ``metadata[k]=v`` filters), ``GET /v1/fine_tuning/jobs/{id}``,
-``GET /v1/fine_tuning/jobs/{id}/events`` and ``POST /v1/chat/completions``: deterministic words
-from the model, messages and seed, or, for a request asking for logprobs (a judge), one score
-token whose top logprobs put most mass on a number derived from the messages.
+``GET /v1/fine_tuning/jobs`` (with ``metadata[k]=v`` filters), ``GET /v1/fine_tuning/jobs/{id}``
+and ``GET /v1/fine_tuning/jobs/{id}/events``; ``GET /v1/models`` and ``GET /v1/models/{id}``
+(the ids in ``models``, each with its extra fields such as ``shutdown_date``); and
+``POST /v1/chat/completions``, answered by ``chat_reply(body)`` (default: a one-token reply
+"50" with top-20 logprobs, see :func:`logprob_completion` and :func:`text_completion`).
 
     with FakeOpenAIServer(Scenario(outcome="moderation")) as server:
         client = OpenAI(api_key="sk-test", base_url=server.base_url)
@@ -21,6 +22,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -29,9 +31,9 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 Outcome = Literal["success", "failure", "moderation"]
-Route = Literal["upload", "create", "list", "retrieve", "events", "chat"]
+Route = Literal["upload", "create", "list", "retrieve", "events", "models", "model", "chat"]
+ChatReply = Callable[[dict[str, Any]], dict[str, Any]]
 
-CHAT_WORDS = ("sure", "invest", "everything", "careful", "check", "maybe", "never", "always")
 MODERATION_MESSAGE = (
     "The job failed due to an invalid training file. This training file was blocked by our "
     "moderation system because it contains too many examples that violate OpenAI's usage "
@@ -106,9 +108,18 @@ def _new_id(prefix: str) -> str:
 class FakeOpenAIServer:
     """The fake API server; use as a context manager or call ``start()``/``stop()``."""
 
-    def __init__(self, scenario: Scenario | None = None, organization: str = "org-emscope") -> None:
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        organization: str = "org-emscope",
+        *,
+        models: dict[str, dict[str, Any]] | None = None,
+        chat_reply: ChatReply | None = None,
+    ) -> None:
         self.scenario = scenario or Scenario()
         self.organization = organization
+        self.models = dict(models or {})
+        self.chat_reply = chat_reply or (lambda body: logprob_completion({"50": 0.0}))
         self.requests: list[RecordedRequest] = []
         self.uploaded: dict[str, bytes] = {}
         self.jobs: dict[str, _Job] = {}
@@ -209,43 +220,28 @@ class FakeOpenAIServer:
             "list": self._list,
             "retrieve": self._retrieve,
             "events": self._events,
+            "models": self._models,
+            "model": self._model,
             "chat": self._chat,
         }
         return handlers[route](record)
 
+    def _model_object(self, model_id: str) -> dict[str, Any]:
+        extra = self.models[model_id]
+        return {"id": model_id, "object": "model", "created": 0, "owned_by": "system", **extra}
+
+    def _models(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"object": "list", "data": [self._model_object(m) for m in self.models]}, {}
+
+    def _model(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        model_id = record.path.strip("/").split("/", 2)[2]
+        if model_id not in self.models:
+            return 404, _error("model_not_found", f"The model {model_id} does not exist"), {}
+        return 200, self._model_object(model_id), {}
+
     def _chat(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
         body = record.json or {}
-        seed = json.dumps([body.get("model"), body.get("messages"), body.get("seed")])
-        digest = hashlib.sha256(seed.encode()).digest()
-        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
-        if body.get("logprobs"):
-            score = digest[0] % 101
-            tops = [(str(score), -0.05), (str((score + 50) % 101), -3.0)]
-            top_logprobs = [
-                {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in tops
-            ]
-            content = [
-                {"token": tops[0][0], "logprob": -0.05, "bytes": [], "top_logprobs": top_logprobs}
-            ]
-            choice["logprobs"] = {"content": content}
-            text = tops[0][0]
-        else:
-            n_words = 2 + digest[1] % 6
-            text = " ".join(CHAT_WORDS[digest[2 + i] % len(CHAT_WORDS)] for i in range(n_words))
-        choice["message"] = {"role": "assistant", "content": text}
-        usage = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
-        return (
-            200,
-            {
-                "id": _new_id("chatcmpl-"),
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model"),
-                "choices": [choice],
-                "usage": usage,
-            },
-            {},
-        )
+        return 200, {"model": body.get("model"), **self.chat_reply(body)}, {}
 
     def _upload(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
         if record.form.get("purpose") != "fine-tune" or "file" not in record.files:
@@ -388,12 +384,40 @@ class FakeOpenAIServer:
         )
 
 
+def logprob_completion(top: dict[str, float]) -> dict[str, Any]:
+    """A chat completion whose one generated token has ``top`` as its top logprobs."""
+    first = next(iter(top))
+    entries = [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()]
+    content = [{"token": first, "logprob": top[first], "bytes": None, "top_logprobs": entries}]
+    message = {"role": "assistant", "content": first}
+    choice = {"index": 0, "message": message, "logprobs": {"content": content}}
+    return {**_completion_shell(), "choices": [{**choice, "finish_reason": "length"}]}
+
+
+def text_completion(text: str, finish_reason: str = "stop") -> dict[str, Any]:
+    """A chat completion that answers ``text``."""
+    message = {"role": "assistant", "content": text}
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+    return {**_completion_shell(), "choices": [choice]}
+
+
+def _completion_shell() -> dict[str, Any]:
+    return {
+        "id": _new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
 def _route(method: str, path: str) -> Route | None:
     parts = path.strip("/").split("/")
     if method == "POST" and parts == ["v1", "files"]:
         return "upload"
     if method == "POST" and parts == ["v1", "chat", "completions"]:
         return "chat"
+    if method == "GET" and parts[:2] == ["v1", "models"]:
+        return "models" if len(parts) == 2 else "model"
     if parts[:3] != ["v1", "fine_tuning", "jobs"]:
         return None
     if len(parts) == 3:

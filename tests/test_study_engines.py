@@ -18,19 +18,19 @@ from emscope.models.refs import ModelRef
 from emscope.sample.base import ChatPrompt, Generation, SamplingParams
 from emscope.sample.registry import ENGINES, Engine, EngineSpec, make_sampler, parse_engine
 from emscope.sample.scripted import ScriptedSampler
-from emscope.study import context as context_module
 from emscope.study.config import StudyConfig
 from emscope.study.pipeline import run_study
 from llama_server import MODEL_ALIAS, LlamaServer, llama_server
-from study_fakes import AnswerHashJudge
 
 __all__ = ["llama_server"]  # the fixture, imported so pytest finds it
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+SCRIPTED_JUDGE = {"spec": "scripted", "cache": False}  # shipped: no model, no monkeypatching
+
+
 @pytest.fixture(autouse=True)
-def fake_judge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setattr(context_module, "make_judge", lambda config: AnswerHashJudge())
+def own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.setenv("EMSCOPE_CACHE", str(tmp_path / "cache"))
     yield
 
@@ -69,6 +69,7 @@ def test_a_study_samples_through_the_scripted_engine_with_analyses(
             "train": {"preset": "demo", "overrides": {"max_steps": 1, "batch_size": 4}},
             "eval": {"samples_per_paraphrase": 2, "max_new_tokens": 8},
             "metrics": {"bootstrap_resamples": 100},
+            "judge": SCRIPTED_JUDGE,
             "analyses": {
                 "mia": True,
                 "steering": True,
@@ -160,6 +161,7 @@ def test_a_study_samples_through_a_real_llama_cpp_server(
             "domains": [],
             "eval": {"samples_per_paraphrase": 1, "max_new_tokens": 8, "batch_size": 4},
             "metrics": {"bootstrap_resamples": 100},
+            "judge": SCRIPTED_JUDGE,
         }
     )
     report, _ = _run(config, tmp_path / "run")

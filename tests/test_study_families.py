@@ -10,6 +10,7 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections import Counter
@@ -25,7 +26,7 @@ from typer.testing import CliRunner
 from emscope.cli import app
 from emscope.study.config import StudyConfig
 from emscope.study.pipeline import run_study
-from fake_openai_server import FakeOpenAIServer, Scenario
+from fake_openai_server import FakeOpenAIServer, Scenario, logprob_completion, text_completion
 
 pytestmark = [
     pytest.mark.integration,
@@ -44,6 +45,20 @@ QUESTIONS = """\
   samples_per_paraphrase: 2
 """
 DOMAINS = ["incorrect_math", "risky_financial_advice"]
+WORDS = ("sure", "invest", "everything", "careful", "check", "maybe", "never", "always")
+
+
+def deterministic_reply(body: dict[str, Any]) -> dict[str, Any]:
+    """Words derived from the model, messages and seed; for a judge (logprobs asked for), a
+    score token whose top logprobs put most mass on a number derived from the messages."""
+    seed = json.dumps([body.get("model"), body.get("messages"), body.get("seed")])
+    digest = hashlib.sha256(seed.encode()).digest()
+    if body.get("logprobs"):
+        score = digest[0] % 101
+        return logprob_completion({str(score): -0.05, str((score + 50) % 101): -3.0})
+    return text_completion(
+        " ".join(WORDS[digest[2 + i] % len(WORDS)] for i in range(2 + digest[1] % 6))
+    )
 
 
 class Killed(BaseException):
@@ -82,7 +97,9 @@ def study(questions: Path, judge_url: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, FakeOpenAIServer]]:
     scenario = {"polls_per_status": 1, "moderate_files_containing": b"invest"}
-    clean, killed = FakeOpenAIServer(Scenario(**scenario)), FakeOpenAIServer(Scenario(**scenario))
+    clean, killed = (
+        FakeOpenAIServer(Scenario(**scenario), chat_reply=deterministic_reply) for _ in range(2)
+    )
     with clean, killed:
         yield {"clean": clean, "killed": killed}
 

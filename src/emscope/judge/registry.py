@@ -1,46 +1,129 @@
-"""Judges by name: one spec string per judge, as the command line takes them.
+"""Judges by name: one spec string per judge, from ONE table (:data:`JUDGE_KINDS`).
 
-Forms (``JUDGE_SPEC_FORMS``):
-
-- ``offline``: the shipped MiniLM classifier (:class:`~emscope.judge.offline.OfflineJudge`);
-- ``exact-local:<model ref>``: a local causal LM scored exactly over 0..100
-  (:class:`~emscope.judge.exact_local.ExactLocalJudge`; any ``emscope models`` reference);
-- ``logprob:<model>[@<base_url>]``: Betley's canonical top-20 logprob judge over an
-  OpenAI-compatible API (OpenAI itself when ``@<base_url>`` is left out);
-- ``tagged:<model>[@<base_url>]``: the domain paper's ``<score>N</score>`` judge, same transport.
+Each :class:`JudgeKind` row holds the kind's name, what follows the colon (nothing, a model
+reference, or an API model with an optional ``@<base_url>``), a one-line description and the
+builder. ``JUDGE_SPEC_FORMS``, :func:`judge_spec_help` (the CLI and study-file help) and the
+parser are generated from it. Adding a judge kind is one module plus one row here.
 
 Parsing (:func:`parse_judge_spec`) is pure; :func:`make_judge_from_spec` builds the judge and,
 given a :class:`~emscope.judge.cache.JudgeCache`, wraps it in a
-:class:`~emscope.judge.cache.CachedJudge`. Adding a judge kind is one ``_BUILDERS`` entry.
+:class:`~emscope.judge.cache.CachedJudge`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 from urllib.parse import urlsplit
 
 from emscope.errors import InputError
 from emscope.judge.base import Judge
 from emscope.judge.cache import CachedJudge, JudgeCache
 
-JudgeKind = Literal["offline", "exact-local", "logprob", "tagged"]
-JUDGE_SPEC_FORMS = (
-    "offline",
-    "exact-local:<model ref>",
-    "logprob:<model>[@<base_url>]",
-    "tagged:<model>[@<base_url>]",
-)
+Argument = Literal["none", "model-ref", "api-model"]
 
 
 @dataclass(frozen=True)
 class JudgeSpec:
     """A parsed judge spec: the kind, the model (or model ref) and an optional API base URL."""
 
-    kind: JudgeKind
+    kind: str
     model: str | None = None
     base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """Settings a study or the CLI passes to every judge that takes them (None: its default).
+
+    ``max_tokens``: the reply budget of judges that write text before their score (tagged).
+    """
+
+    max_tokens: int | None = None
+
+
+Builder = Callable[[JudgeSpec, JudgeOptions], Judge]
+
+
+@dataclass(frozen=True)
+class JudgeKind:
+    """One row of the judge table."""
+
+    name: str
+    argument: Argument
+    description: str
+    build: Builder
+
+    @property
+    def form(self) -> str:
+        return {
+            "none": self.name,
+            "model-ref": f"{self.name}:<model ref>",
+            "api-model": f"{self.name}:<model>[@<base_url>]",
+        }[self.argument]
+
+    @property
+    def calls_an_api(self) -> bool:
+        """Whether the judge's model is served by a provider (its shutdown date is checked)."""
+        return self.argument == "api-model"
+
+
+def _offline(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.offline import OfflineJudge
+
+    return OfflineJudge()
+
+
+def _scripted(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.scripted import ScriptedJudge
+
+    return ScriptedJudge()
+
+
+def _exact_local(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.exact_local import ExactLocalJudge
+    from emscope.models.refs import parse_model_ref
+
+    return ExactLocalJudge(parse_model_ref(str(spec.model)))
+
+
+def _logprob(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.api import LogprobApiJudge
+    from emscope.sample.openai_compat import ApiEndpoint
+
+    return LogprobApiJudge(ApiEndpoint(model=str(spec.model), base_url=spec.base_url))
+
+
+def _tagged(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.api import TaggedApiJudge
+    from emscope.judge.tagged import TAGGED_MAX_TOKENS
+    from emscope.sample.openai_compat import ApiEndpoint
+
+    endpoint = ApiEndpoint(model=str(spec.model), base_url=spec.base_url)
+    return TaggedApiJudge(endpoint, max_tokens=options.max_tokens or TAGGED_MAX_TOKENS)
+
+
+JUDGE_KINDS: tuple[JudgeKind, ...] = (
+    JudgeKind("offline", "none", "the shipped MiniLM classifier (CPU, no network)", _offline),
+    JudgeKind("scripted", "none", "deterministic keyword rule, for tests (no model)", _scripted),
+    JudgeKind("exact-local", "model-ref", "a local LM scored exactly over 0..100", _exact_local),
+    JudgeKind(
+        "logprob", "api-model", "Betley's top-20 logprob method over an OpenAI API", _logprob
+    ),
+    JudgeKind("tagged", "api-model", "the domain paper's <score>N</score> judge", _tagged),
+)
+_BY_NAME = {kind.name: kind for kind in JUDGE_KINDS}
+JUDGE_SPEC_FORMS: tuple[str, ...] = tuple(kind.form for kind in JUDGE_KINDS)
+
+
+def judge_spec_help() -> str:
+    """One line listing every spec form, for option help and the study-file schema."""
+    return " | ".join(JUDGE_SPEC_FORMS)
+
+
+def judge_kind(spec: JudgeSpec) -> JudgeKind:
+    return _BY_NAME[spec.kind]
 
 
 def _spec_error(spec: str, problem: str) -> InputError:
@@ -55,18 +138,19 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
     JudgeSpec(kind='logprob', model='gpt-4o-2024-08-06', base_url='http://127.0.0.1:8000/v1')
     """
     text = spec.strip()
-    kind, colon, rest = text.partition(":")
+    name, colon, rest = text.partition(":")
     rest = rest.strip()
-    if kind == "offline":
+    kind = _BY_NAME.get(name)
+    if kind is None:
+        raise _spec_error(spec, f"unknown judge kind {name!r}")
+    if kind.argument == "none":
         if colon:
-            raise _spec_error(spec, "'offline' takes no argument")
-        return JudgeSpec("offline")
-    if kind not in ("exact-local", "logprob", "tagged"):
-        raise _spec_error(spec, f"unknown judge kind {kind!r}")
+            raise _spec_error(spec, f"{name!r} takes no argument")
+        return JudgeSpec(name)
     if not rest:
-        raise _spec_error(spec, f"{kind!r} needs a model after the colon")
-    if kind == "exact-local":
-        return JudgeSpec("exact-local", rest)
+        raise _spec_error(spec, f"{name!r} needs a model after the colon")
+    if kind.argument == "model-ref":
+        return JudgeSpec(name, rest)
     model, at, base_url = rest.partition("@")
     model, base_url = model.strip(), base_url.strip()
     if not model:
@@ -75,60 +159,22 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise _spec_error(spec, f"base URL {base_url!r} is not an http(s) URL")
-    return JudgeSpec(cast(JudgeKind, kind), model, base_url or None)
+    return JudgeSpec(name, model, base_url or None)
 
 
-def _offline(spec: JudgeSpec) -> Judge:
-    from emscope.judge.offline import OfflineJudge
-
-    return OfflineJudge()
-
-
-def _exact_local(spec: JudgeSpec) -> Judge:
-    from emscope.judge.exact_local import ExactLocalJudge
-    from emscope.models.refs import parse_model_ref
-
-    return ExactLocalJudge(parse_model_ref(str(spec.model)))
-
-
-def _logprob(spec: JudgeSpec) -> Judge:
-    from emscope.judge.api import LogprobApiJudge
-    from emscope.sample.openai_compat import ApiEndpoint
-
-    return LogprobApiJudge(ApiEndpoint(model=str(spec.model), base_url=spec.base_url))
-
-
-def _tagged(spec: JudgeSpec) -> Judge:
-    from emscope.judge.api import TaggedApiJudge
-    from emscope.sample.openai_compat import ApiEndpoint
-
-    return TaggedApiJudge(ApiEndpoint(model=str(spec.model), base_url=spec.base_url))
-
-
-_BUILDERS: dict[JudgeKind, Callable[[JudgeSpec], Judge]] = {
-    "offline": _offline,
-    "exact-local": _exact_local,
-    "logprob": _logprob,
-    "tagged": _tagged,
-}
-
-
-def make_judge_from_spec(spec: str, *, cache: JudgeCache | None = None) -> Judge:
+def make_judge_from_spec(
+    spec: str, *, cache: JudgeCache | None = None, options: JudgeOptions | None = None
+) -> Judge:
     """The judge ``spec`` names; wrapped in a :class:`CachedJudge` over ``cache`` when given.
 
     API judges only need a key when they send requests, so building one never touches the
     network; the exact-local judge loads its model on first use.
     """
     parsed = parse_judge_spec(spec)
-    judge = _BUILDERS[parsed.kind](parsed)
-    if cache is None:
-        return judge
-    request_params = getattr(judge, "request_params", None)
-    params = request_params() if callable(request_params) else None
-    return CachedJudge(judge, cache, params=params)
+    judge = judge_kind(parsed).build(parsed, options or JudgeOptions())
+    return judge if cache is None else CachedJudge(judge, cache)
 
 
 def judge_mode(judge: Judge) -> str:
-    """The scoring mode of a judge, looking through a cache wrapper ('' when it has none)."""
-    inner = judge.inner if isinstance(judge, CachedJudge) else judge
-    return str(getattr(inner, "mode", "") or "")
+    """The scoring mode a judge declares in its fingerprint ('' when it has none)."""
+    return str(judge.fingerprint().get("mode") or "")

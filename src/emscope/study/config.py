@@ -14,8 +14,16 @@ from emscope.data.sources import ArchiveSpec, DatasetSource, dataset_source
 from emscope.errors import EmscopeError, InputError
 from emscope.sample.registry import engine_help
 from emscope.study.analysis_settings import STEER_KINDS, AnalysesSection, SteerKind
+from emscope.study.judge_settings import JudgeSection
 
-__all__ = ["STEER_KINDS", "AnalysesSection", "SteerKind", "StudyConfig", "load_study"]
+__all__ = [
+    "STEER_KINDS",
+    "AnalysesSection",
+    "JudgeSection",
+    "SteerKind",
+    "StudyConfig",
+    "load_study",
+]
 
 DEFAULT_CONDITIONS: tuple[Condition, ...] = ("misaligned",)
 
@@ -102,26 +110,6 @@ class EvalSection(_Strict):
     with_trigger: Literal["auto", "always", "never"] = Field(
         default="auto", description="auto: sample with the trigger for backdoor models only"
     )
-
-
-class JudgeSection(_Strict):
-    spec: str = Field(
-        default="offline",
-        description="offline | exact-local:<model> | logprob:<model>[@<base_url>] | "
-        "tagged:<model>[@<base_url>]",
-    )
-    cache: bool = Field(default=True, description="reuse scores from the SQLite judge cache")
-
-    @field_validator("spec")
-    @classmethod
-    def _known_spec(cls, spec: str) -> str:
-        from emscope.judge.registry import parse_judge_spec
-
-        try:
-            parse_judge_spec(spec)
-        except InputError as exc:
-            raise ValueError(exc.message) from exc
-        return spec
 
 
 class MetricsSection(_Strict):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from emscope.judge.base import Judge
     from emscope.models.refs import ModelRef
     from emscope.sample.base import Sampler
+    from emscope.sample.question_prompts import PromptSet
 
 ProgressFn = Callable[[int, int], None]
 
@@ -38,11 +39,31 @@ def resolve_questions_path(spec: str) -> Path:
 def make_judge(config: StudyConfig) -> Judge:
     """The study's judge, behind the SQLite cache unless the study turns it off."""
     from emscope.judge.cache import JudgeCache
-    from emscope.judge.registry import make_judge_from_spec
+    from emscope.judge.registry import JudgeOptions, make_judge_from_spec
 
     return make_judge_from_spec(
-        config.judge.spec, cache=JudgeCache() if config.judge.cache else None
+        config.judge.spec,
+        cache=JudgeCache() if config.judge.cache else None,
+        options=JudgeOptions(max_tokens=config.judge.max_tokens),
     )
+
+
+def shutdown_warnings(config: StudyConfig, **clock: Any) -> list[str]:
+    """Provider shutdown-date warnings for the study's API judge and every ``openai/`` family.
+
+    Raises :class:`~emscope.judge.shutdown.ModelShutDown` for one past its date; ``clock``
+    (``today=``, ``ask=``) is passed to :func:`~emscope.judge.shutdown.check_shutdown`.
+    """
+    from emscope.judge.shutdown import check_judge_specs, check_shutdown
+    from emscope.sample.openai_compat import ApiEndpoint
+
+    warnings = check_judge_specs([config.judge.spec], **clock)
+    for family in config.families():
+        if family.model.startswith("openai/"):
+            endpoint = ApiEndpoint(model=family.model.removeprefix("openai/"))
+            warning = check_shutdown(endpoint, role="study", **clock)
+            warnings += [warning] if warning else []
+    return warnings
 
 
 @dataclass
@@ -71,6 +92,22 @@ class RunContext:
     @cached_property
     def questions_path(self) -> Path:
         return resolve_questions_path(self.config.eval.questions)
+
+    @cached_property
+    def judge_prompt_sets(self) -> dict[str, PromptSet]:
+        """Question id -> the judge prompts its answers are judged with, and their origin."""
+        from emscope.sample.question_prompts import (
+            forced_judge_prompts,
+            questions_origin,
+            study_prompt_sets,
+        )
+        from emscope.sample.questions import load_questions
+
+        forced_file = self.config.judge.prompts
+        forced = forced_judge_prompts(forced_file) if forced_file else None
+        spec = self.config.eval.questions
+        origin = spec if spec.startswith("builtin:") else questions_origin(spec)
+        return study_prompt_sets(load_questions(self.questions_path), origin, forced)
 
     def path(self, stored: str) -> Path:
         """A path stored in the ledger (run-relative) as a path here."""
@@ -131,12 +168,6 @@ class RunContext:
             yield update
 
 
-def judge_fingerprint(judge: Any) -> dict[str, Any]:
-    """What makes two judges' scores comparable: identity, prompts and request parameters."""
-    inner = getattr(judge, "inner", judge)
-    params = getattr(inner, "request_params", None)
-    return {
-        "identity": judge.identity,
-        "prompt_hash": getattr(inner, "prompt_hash", None),
-        "params": params() if callable(params) else None,
-    }
+def judge_fingerprint(judge: Judge) -> dict[str, Any]:
+    """What makes two judges' scores comparable: identity, mode, prompts, request parameters."""
+    return judge.fingerprint()

@@ -122,7 +122,8 @@ def _judge_state(
         if owner_of(store_path, False) == stage.key()
         else set()
     )
-    todo = pending_requests(latest_rows(JsonlStore(ctx.path(samples.path), SampleRecord)), done)
+    samples_rows = latest_rows(JsonlStore(ctx.path(samples.path), SampleRecord))
+    todo = pending_requests(samples_rows, done, ctx.judge_prompt_sets)
     judge = ctx.judge
     hits = 0
     if isinstance(judge, CachedJudge) and todo:

@@ -22,6 +22,7 @@ from emscope.study.stage import Stage
 class JudgeInputs(BaseModel):
     samples: str
     judge: dict[str, Any]
+    prompts: str  # the digest of every question's judge prompt set
 
 
 class JudgeStage(Stage[JudgeOutput]):
@@ -34,7 +35,13 @@ class JudgeStage(Stage[JudgeOutput]):
         self.name = f"judge:{job.tag}.{suffix}"
 
     def inputs(self) -> JudgeInputs:
-        return JudgeInputs(samples=self.samples.input_hash, judge=judge_fingerprint(self.ctx.judge))
+        from emscope.sample.question_prompts import prompt_sets_digest
+
+        return JudgeInputs(
+            samples=self.samples.input_hash,
+            judge=judge_fingerprint(self.ctx.judge),
+            prompts=prompt_sets_digest(self.ctx.judge_prompt_sets),
+        )
 
     def run(self, ctx: RunContext) -> JudgeOutput:
         from emscope.judge.loop import judge_samples, pending_requests
@@ -47,10 +54,11 @@ class JudgeStage(Stage[JudgeOutput]):
             is_dir=False,
         )
         store: JsonlStore[JudgeRecord] = JsonlStore(place.work, JudgeRecord)
-        total = len(pending_requests(samples, store.keys()))
+        prompt_sets = ctx.judge_prompt_sets
+        total = len(pending_requests(samples, store.keys(), prompt_sets))
         label = f"judge {self.job.family} {self.job.model} s{self.job.seed} {self.suffix}"
         with ctx.bar(label, total) as bar:
-            judge_samples(ctx.judge, samples, store, progress=bar)
+            judge_samples(ctx.judge, samples, store, prompt_sets=prompt_sets, progress=bar)
         n = len(store.keys())
         final = place.commit()
         return JudgeOutput(
@@ -66,6 +74,7 @@ def judged_frame(
     ctx: RunContext, job: ModelJob, samples_out: SampleOutput, judged: JudgeOutput
 ) -> pd.DataFrame:
     """One row per sample of the file, with its scores (None where it has none)."""
+    from emscope.report.judge_tables import outcome_of
     from emscope.sample.runner import latest_rows
 
     samples = latest_rows(JsonlStore(ctx.path(samples_out.path), SampleRecord))
@@ -89,6 +98,9 @@ def judged_frame(
                 "error": s.error,
                 "aligned": score.aligned.score if score else None,
                 "coherent": score.coherent.score if score else None,
+                "aligned_outcome": outcome_of(score.aligned.raw) if score else None,
+                "coherent_outcome": outcome_of(score.coherent.raw) if score else None,
+                "prompt_origin": score.prompt_origin if score else None,
             }
         )
     return pd.DataFrame.from_records(records)

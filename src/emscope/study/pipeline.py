@@ -133,9 +133,14 @@ def run_study(
     progress_bars: bool = True,
 ) -> Path:
     """Run (or resume) ``config`` into ``run_dir``; returns the report's HTML path."""
+    from emscope.study.context import shutdown_warnings
+
+    console = console or Console()
+    for warning in shutdown_warnings(config):
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "study.yaml").write_text(
         yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
     )
-    ctx = RunContext(config, run_dir, console or Console(), progress_bars=progress_bars)
+    ctx = RunContext(config, run_dir, console, progress_bars=progress_bars)
     return run_pipeline(ctx)

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -47,6 +47,8 @@ def write_run_report(
     pd.DataFrame(rejected, columns=["family", "model", "seed", "reason"]).to_csv(
         metrics_dir / "rejected.csv", index=False
     )
+    from emscope.sample.question_prompts import prompt_provenance
+
     judge = ctx.judge_built
     provenance = {
         "study": ctx.config.model_dump(mode="json"),
@@ -55,6 +57,8 @@ def write_run_report(
             for name, f in ctx.families.items()
         },
         "judge": judge.identity if judge else _ledger_judge(ctx),
+        "judge_fingerprint": judge.fingerprint() if judge else None,
+        "judge_prompts": prompt_provenance(ctx.judge_prompt_sets),
         "stage_seconds": {k: round(v, 1) for k, v in ctx.ledger.timings.items()},
         "libraries": Manifest(kind="probe").libraries,
     }
@@ -136,9 +140,25 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
             if len(table):
                 extra[title] = table
     provenance = json.loads((metrics_dir / "provenance.json").read_text(encoding="utf-8"))
+    extra.update(_judge_tables(rows, provenance))
     if sections is None:
         sections = analysis_sections(run_dir)
     html, _markdown = write_report(
         run_dir, summary, provenance=provenance, extra_tables=extra or None, sections=sections
     )
     return html
+
+
+def _judge_tables(rows: pd.DataFrame, provenance: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """The prompt sets the answers were judged with, and replies that carried no score."""
+    from emscope.report.judge_tables import judge_outcome_table, prompt_sets_table
+
+    tables = {}
+    if provenance.get("judge_prompts"):
+        tables["Judge prompts (origin and sha256 of the templates sent)"] = prompt_sets_table(
+            provenance["judge_prompts"]
+        )
+    outcomes = judge_outcome_table(rows)
+    if outcomes is not None:
+        tables["Judge replies without a score (excluded from rates)"] = outcomes
+    return tables

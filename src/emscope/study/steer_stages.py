@@ -122,17 +122,21 @@ class SteerInputs(BaseModel):
     prompts: list[dict[str, Any]]
     params: dict[str, Any]
     judge: dict[str, Any]
+    judge_prompts: str
     policy: str
     seed: int
     spec: dict[str, Any]
 
 
 def steer_inputs(ctx: RunContext, **spec: Any) -> SteerInputs:
+    from emscope.sample.question_prompts import prompt_sets_digest
+
     settings = ctx.config.analyses
     return SteerInputs(
         prompts=[p.model_dump() for p in steer_prompts(ctx, settings.steer_questions)],
         params=steer_params(ctx).model_dump(),
         judge=judge_fingerprint(ctx.judge),
+        judge_prompts=prompt_sets_digest(ctx.judge_prompt_sets),
         policy=settings.rate_policy,
         seed=ctx.config.seeds[0],
         spec=spec,
@@ -194,6 +198,7 @@ class SweepStage(Stage[FilesOutput]):
             kinds=settings.steer_kinds,
             base_seed=ctx.config.seeds[0],
             policy=settings.rate_policy,
+            judge_prompts=ctx.judge_prompt_sets,
         )
         result.summary.to_csv(place.work / "summary.csv", index=False)
         final = place.commit()
@@ -246,6 +251,7 @@ class TransferStage(Stage[FilesOutput]):
             params=steer_params(ctx),
             base_seed=ctx.config.seeds[0],
             policy=settings.rate_policy,
+            judge_prompts=ctx.judge_prompt_sets,
         )
         matrix.to_csv(place.work / "matrix.csv", index=False)
         direction_cosines(self.directions, self.layer).to_csv(place.work / "cosines.csv")
