@@ -23,7 +23,7 @@ from emscope.study.judge_stage import JudgeStage
 from emscope.study.model_stages import DatasetStage, SampleStage, TrainStage
 from emscope.study.outputs import SampleOutput, TrainOutput
 from emscope.study.plan import ModelJob, plan_jobs
-from emscope.study.stage import cached_output
+from emscope.study.stage import trusted_output
 
 
 @dataclass
@@ -61,9 +61,9 @@ def _job_states(ctx: RunContext, job: ModelJob, plan: DryRun) -> list[str]:
     states: list[str] = []
     trained: TrainOutput | None = None
     if not job.is_base:
-        dataset = cached_output(ctx, DatasetStage(ctx, job))
+        dataset = trusted_output(ctx, DatasetStage(ctx, job))
         states.append("dataset " + ("done" if dataset else "to run"))
-        trained = cached_output(ctx, TrainStage(ctx, job, dataset)) if dataset else None
+        trained = trusted_output(ctx, TrainStage(ctx, job, dataset)) if dataset else None
         if trained is not None and trained.rejected:
             return [*states, "train rejected (not sampled)"]
         states.append("train " + ("done" if trained else "to run"))
@@ -92,7 +92,7 @@ def _sample_state(
         plan.judge_unknown += total
         return f"sample.{suffix} to run ({total})"
     stage = SampleStage(ctx, job, trained, triggered)
-    done = cached_output(ctx, stage)
+    done = trusted_output(ctx, stage)
     if done is None:
         stored = _stored_answers(ctx.run_dir / "samples" / f"{job.tag}.{suffix}.jsonl", stage.key())
         plan.answers_to_sample += total - stored
@@ -114,7 +114,7 @@ def _judge_state(
     from emscope.sample.runner import latest_rows
 
     stage = JudgeStage(ctx, job, samples, suffix)
-    if cached_output(ctx, stage) is not None:
+    if trusted_output(ctx, stage) is not None:
         return "judge done"
     store_path = ctx.run_dir / "judgements" / f"{job.tag}.{suffix}.jsonl"
     done = (

@@ -24,7 +24,7 @@ from emscope.study.judge_stage import JudgeStage, judged_frame
 from emscope.study.model_stages import DatasetStage, SampleStage, TrainStage
 from emscope.study.outputs import StageOutput
 from emscope.study.plan import ModelJob, plan_jobs
-from emscope.study.stage import Stage, cached_output, run_stage
+from emscope.study.stage import Stage, run_stage, trusted_output
 
 OutputT = TypeVar("OutputT", bound=StageOutput)
 
@@ -80,8 +80,9 @@ def run_model_job(ctx: RunContext, job: ModelJob) -> ModelJobResult:
 
 
 def cached_model_job(ctx: RunContext, job: ModelJob) -> ModelJobResult | None:
-    """The job's result when the ledger holds all of its stages (run nothing), else None."""
-    return model_job(ctx, job, lambda stage: cached_output(ctx, stage))
+    """The job's result when the ledger holds all of its stages and their files check out (run
+    nothing), else None."""
+    return model_job(ctx, job, lambda stage: trusted_output(ctx, stage))
 
 
 @dataclass(frozen=True)

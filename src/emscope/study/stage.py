@@ -3,7 +3,8 @@
 :func:`run_stage` is the one way a stage runs: a finished stage (same name, same key in the
 ledger) whose output still checks out (:meth:`StageOutput.problem`) is skipped; one whose files
 went missing or changed reruns with a one-line notice; anything else runs and is recorded.
-:func:`cached_output` asks the ledger alone, running nothing (dry runs, the Ray backend).
+:func:`cached_output` asks the ledger alone and :func:`trusted_output` also checks the files,
+running nothing (dry runs, the Ray backend).
 
     class Double(Stage[FilesOutput]):
         output_type = FilesOutput
@@ -62,6 +63,12 @@ def cached_output(ctx: RunContext, stage: Stage[OutputT], key: str | None = None
         return stage.output_type.model_validate(entry)
     except ValidationError:
         return None
+
+
+def trusted_output(ctx: RunContext, stage: Stage[OutputT]) -> OutputT | None:
+    """The ledger's output of ``stage`` if its files still check out, else None (runs nothing)."""
+    found = cached_output(ctx, stage)
+    return found if found is not None and found.problem(ctx.run_dir) is None else None
 
 
 def run_stage(ctx: RunContext, stage: Stage[OutputT]) -> OutputT:
