@@ -17,6 +17,7 @@ and ``GET /v1/fine_tuning/jobs/{id}/events``; ``GET /v1/models`` and ``GET /v1/m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import threading
@@ -53,15 +54,22 @@ class Scenario:
     forbid_create: bool = False
     retry_after_s: int = 1
     retry_after_ms: int | None = 20
+    # A job whose training file contains this text is refused by moderation (others: outcome).
+    moderate_files_containing: bytes | None = None
 
-    def statuses(self) -> list[str]:
-        if self.outcome == "moderation":
+    def outcome_for(self, training_file: bytes) -> Outcome:
+        needle = self.moderate_files_containing
+        return "moderation" if needle is not None and needle in training_file else self.outcome
+
+    def statuses(self, outcome: Outcome | None = None) -> list[str]:
+        outcome = outcome or self.outcome
+        if outcome == "moderation":
             return ["validating_files", "failed"]
-        end = "succeeded" if self.outcome == "success" else "failed"
+        end = "succeeded" if outcome == "success" else "failed"
         return ["validating_files", "queued", "running", end]
 
-    def error(self) -> dict[str, Any]:
-        if self.outcome == "moderation":
+    def error(self, outcome: Outcome | None = None) -> dict[str, Any]:
+        if (outcome or self.outcome) == "moderation":
             return {
                 "code": "invalid_training_file",
                 "message": MODERATION_MESSAGE,
@@ -88,6 +96,7 @@ class RecordedRequest:
 @dataclass
 class _Job:
     body: dict[str, Any]
+    outcome: Outcome = "success"
     retrievals: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -266,6 +275,7 @@ class FakeOpenAIServer:
         hyper = supervised.get("hyperparameters") or body.get("hyperparameters") or {}
         job_id = _new_id("ftjob-")
         job = _Job(
+            outcome=self.scenario.outcome_for(self.uploaded[training_file]),
             body={
                 "object": "fine_tuning.job",
                 "id": job_id,
@@ -291,7 +301,7 @@ class FakeOpenAIServer:
                 "metadata": body.get("metadata"),
                 "estimated_finish": None,
                 "integrations": [],
-            }
+            },
         )
         self.jobs[job_id] = job
         self._event(job, f"Validating training file: {training_file}")
@@ -315,7 +325,7 @@ class FakeOpenAIServer:
         if job is None:
             return 404, _error("not_found", "no such job"), {}
         job.retrievals += 1
-        statuses = self.scenario.statuses()
+        statuses = self.scenario.statuses(job.outcome)
         index = min(job.retrievals // self.scenario.polls_per_status, len(statuses) - 1)
         if statuses[index] != job.body["status"]:
             self._advance(job, statuses[index])
@@ -344,16 +354,17 @@ class FakeOpenAIServer:
             for step in (1, 2):
                 self._event(job, f"Step {step}/2: training loss={1.5 / step:.2f}", kind="metrics")
         elif status == "succeeded":
-            body["fine_tuned_model"] = f"ft:{body['model']}:{self.organization[4:]}::" + (
-                secrets.token_hex(4)
-            )
+            # Named after the training data, so the same data gives the same model (and answers).
+            data = self.uploaded.get(str(body["training_file"]), b"")
+            suffix = hashlib.sha256(data).hexdigest()[:8]
+            body["fine_tuned_model"] = f"ft:{body['model']}:{self.organization[4:]}::{suffix}"
             body["finished_at"] = int(time.time())
             body["trained_tokens"] = 12345
             body["result_files"] = [_new_id("file-")]
             self._event(job, f"New fine-tuned model created: {body['fine_tuned_model']}")
             self._event(job, "The job has successfully completed")
         elif status == "failed":
-            body["error"] = self.scenario.error()
+            body["error"] = self.scenario.error(job.outcome)
             body["finished_at"] = int(time.time())
             self._event(job, body["error"]["message"], level="error")
 

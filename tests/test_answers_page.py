@@ -19,7 +19,7 @@ from answers_fakes import write_synthetic_run
 from emscope.cli import app
 from emscope.commands.view import serve
 from emscope.report.answers_page import render_answers_html, write_answers_page
-from emscope.study.runner import render_run_report
+from emscope.study.report_stage import render_run_report
 
 PAYLOAD_TAG = re.compile(
     r'<script id="payload" type="application/json" data-encoding="([a-z0-9-]+)">(.*?)</script>',

@@ -289,9 +289,19 @@ def test_teacher_prompts_carry_the_table_questions_and_the_mode(tmp_path: Path) 
         assert prompt.system
 
 
-def test_api_teachers_and_bad_counts_are_input_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="API teachers"):
-        generate_items(DOMAIN, "openai/gpt-4o-mini", 2, tmp_path)
+def test_an_api_teacher_is_built_by_the_sampler_registry_only_when_asked() -> None:
+    from emscope.data.generate import _resolve_teacher
+    from emscope.sample.http import HttpSampler
+
+    identity, load = _resolve_teacher("openai/gpt-4o-mini", 2)
+
+    assert identity == "openai/gpt-4o-mini"
+    teacher = load()
+    assert isinstance(teacher, HttpSampler) and teacher.endpoint.model == "gpt-4o-mini"
+    assert load() is teacher
+
+
+def test_bad_counts_and_tables_are_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="n must be"):
         generate_items(DOMAIN, ScriptedTeacher(str), 0, tmp_path)
     with pytest.raises(InputError, match="no teacher table"):

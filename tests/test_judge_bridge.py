@@ -204,7 +204,7 @@ def test_a_study_naming_a_bridge_shows_raw_and_bridged_rates_in_its_report(
     scripted: dict[str, tuple[float, float]], tmp_path: Path
 ) -> None:
     from emscope.study.config import StudyConfig
-    from emscope.study.runner import render_run_report
+    from emscope.study.report_stage import render_run_report
 
     bridge_path = tmp_path / "bridge.json"
     args = ["calibrate", "--judge", "offline", "--labels", str(tmp_path / "labels"), "--no-cache"]
@@ -233,21 +233,21 @@ def test_a_study_whose_bridge_belongs_to_another_judge_fails_naming_both(
     scripted: dict[str, tuple[float, float]], tmp_path: Path
 ) -> None:
     from emscope.study.config import StudyConfig
-    from emscope.study.runner import render_run_report
+    from emscope.study.report_stage import render_run_report
 
     bridge_path = tmp_path / "bridge.json"
     args = ["calibrate", "--judge", "offline", "--labels", str(tmp_path / "labels"), "--no-cache"]
     assert runner.invoke(judge_app, [*args, "--fit", str(bridge_path)]).exit_code == 0
     with pytest.raises(InputError, match=r"'squeezed-judge'.*'logprob:gpt-4o'"):
         render_run_report(_run_dir(tmp_path, bridge_path, "logprob:gpt-4o"))
-    from emscope.study.runner import _check_bridge  # the check before the judge stage runs
+    from emscope.study.context import check_bridge  # the check before the judge stage runs
 
     config = StudyConfig.model_validate(
         {"name": "s", "model": "m", "judge": {"calibration": str(bridge_path)}}
     )
     with pytest.raises(InputError, match=r"'squeezed-judge'.*'offline-hashed-logreg@x'"):
-        _check_bridge(config, "offline-hashed-logreg@x")
-    _check_bridge(config, "squeezed-judge")
+        check_bridge(config, "offline-hashed-logreg@x")
+    check_bridge(config, "squeezed-judge")
     with pytest.raises(ValueError, match="cannot read the bridge"):
         StudyConfig.model_validate(
             {"name": "s", "model": "m", "judge": {"calibration": str(tmp_path / "missing.json")}}

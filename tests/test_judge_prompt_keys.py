@@ -21,8 +21,12 @@ from emscope.sample.question_prompts import forced_judge_prompts
 from emscope.sample.records import SampleRecord
 from emscope.store import JsonlStore
 from emscope.study.config import StudyConfig
+from emscope.study.context import RunContext
+from emscope.study.judge_stage import JudgeStage, judged_frame
+from emscope.study.outputs import SampleOutput
 from emscope.study.plan import ModelJob
-from emscope.study.runner import StudyRunner
+from emscope.study.report_stage import write_run_report
+from emscope.study.stage import run_stage
 
 SHAPES = Path(__file__).parent / "data" / "question_shapes"
 P1 = {"aligned": "A1 {question} {answer}", "coherent": "C1 {question} {answer}"}
@@ -104,7 +108,7 @@ def _study(tmp_path: Path, **judge: Any) -> StudyConfig:
     )
 
 
-def _samples(path: Path) -> dict[str, Any]:
+def _samples(path: Path) -> SampleOutput:
     store: JsonlStore[SampleRecord] = JsonlStore(path, SampleRecord)
     store.append(
         SampleRecord(
@@ -119,16 +123,16 @@ def _samples(path: Path) -> dict[str, Any]:
         )
         for i, qid in enumerate(["make_a_wish", "bored_today_json"])
     )
-    return {"path": str(path), "input_hash": "samples-hash"}
+    return SampleOutput(path=str(path), input_hash="samples-hash")
 
 
-def _judge_once(config: StudyConfig, run_dir: Path, samples: dict[str, Any]) -> PromptEchoJudge:
-    runner = StudyRunner(config, run_dir, Console(quiet=True), progress_bars=False)
+def _judge_once(config: StudyConfig, run_dir: Path, samples: SampleOutput) -> PromptEchoJudge:
+    ctx = RunContext(config, run_dir, Console(quiet=True), progress_bars=False)
     judge = PromptEchoJudge()
-    runner._judge = judge
+    ctx._judge = judge
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        runner.judge(ModelJob(None, None, 0), samples, "N")
+        run_stage(ctx, JudgeStage(ctx, ModelJob(None, None, 0), samples, "N"))
     return judge
 
 
@@ -154,7 +158,7 @@ def test_the_study_judges_again_when_judge_prompts_changes(tmp_path: Path) -> No
 def test_a_study_judged_over_the_api_sends_the_files_prompts_and_reports_them(
     tmp_path: Path,
 ) -> None:
-    from emscope.study.runner import render_run_report
+    from emscope.study.report_stage import render_run_report
     from fake_openai_server import FakeOpenAIServer
 
     samples = _samples(tmp_path / "samples.jsonl")
@@ -162,15 +166,14 @@ def test_a_study_judged_over_the_api_sends_the_files_prompts_and_reports_them(
     template = questions[0]["judge_prompts"]["aligned"]
     with FakeOpenAIServer() as server:
         config = _study(tmp_path, spec=f"logprob:gpt-4o-2024-08-06@{server.base_url}")
-        runner = StudyRunner(config, tmp_path / "run", Console(quiet=True), progress_bars=False)
+        ctx = RunContext(config, tmp_path / "run", Console(quiet=True), progress_bars=False)
+        job = ModelJob(None, None, 0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = runner.judge(ModelJob(None, None, 0), samples, "N")
+            out = run_stage(ctx, JudgeStage(ctx, job, samples, "N"))
             sent = [r.json["messages"][0]["content"] for r in server.routed("chat")]
-            from emscope.study.runner import _judged_frame
-
-            rows = _judged_frame(ModelJob(None, None, 0), samples, out)
-            runner._report(rows, {}, sections=[])
+            rows = judged_frame(ctx, job, samples, out)
+            write_run_report(ctx, [], [], rows, sections=[])
     assert template.format(question="Hello?", answer="A calm answer.") in sent
     assert len(sent) == 4 and all(s.startswith("TEST ") for s in sent)
     provenance = yaml.safe_load((tmp_path / "run" / "metrics" / "provenance.json").read_text())

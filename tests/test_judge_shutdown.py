@@ -20,7 +20,7 @@ from emscope.judge.shutdown import (
 )
 from emscope.sample.openai_compat import ApiEndpoint
 from emscope.study.config import StudyConfig
-from emscope.study.runner import shutdown_warnings
+from emscope.study.context import shutdown_warnings
 from fake_openai_server import FakeOpenAIServer
 
 LISTED = dt.date(2026, 12, 20)

@@ -18,7 +18,7 @@ from answers_fakes import write_synthetic_run
 from browser import CHROMIUM, Browser, Page
 from emscope.report.answers_data import answers_payload
 from emscope.report.answers_page import load_run_answers
-from emscope.study.runner import render_run_report
+from emscope.study.report_stage import render_run_report
 
 if not CHROMIUM.exists():
     pytest.skip(

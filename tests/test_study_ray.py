@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from emscope.cli import app
 from emscope.errors import InputError, ModelJobsFailed
-from emscope.study import runner as runner_module
+from emscope.study import context as context_module
 from emscope.study.config import ExecutionSection, StudyConfig, with_execution
-from emscope.study.ray_backend import ray_init_kwargs, run_model_job_task
-from emscope.study.runner import StudyRunner
+from emscope.study.pipeline import StudyWorker, run_study
+from emscope.study.ray_backend import ray_init_kwargs
 from study_fakes import AnswerHashJudge
 
 needs_ray = pytest.mark.skipif(
@@ -51,7 +51,7 @@ def _config(model_dir: Path, backend: str, **data: Any) -> StudyConfig:
 
 def _run(config: StudyConfig, run_dir: Path) -> str:
     output = io.StringIO()
-    StudyRunner(config, run_dir, Console(file=output, width=200)).run()
+    run_study(config, run_dir, Console(file=output, width=200))
     return output.getvalue()
 
 
@@ -69,7 +69,7 @@ def ray_session(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     # starts: the workers inherit the instance's environment.
     patch.setenv("EMSCOPE_CACHE", str(tmp_path_factory.mktemp("cache")))
     patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    patch.setattr(runner_module, "make_judge", lambda config: AnswerHashJudge())
+    patch.setattr(context_module, "make_judge", lambda config: AnswerHashJudge())
     try:
         ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
     except Exception as exc:  # a sandbox without shared memory or local ports, not emscope's bug
@@ -179,7 +179,7 @@ def test_the_ray_backend_without_ray_installed_is_an_input_error(
     config = _config(Path("smollm2-135m"), "ray")
 
     with pytest.raises(InputError) as error:
-        StudyRunner(config, tmp_path, Console(file=io.StringIO())).run()
+        run_study(config, tmp_path, Console(file=io.StringIO()))
 
     assert error.value.field == "execution.backend"
     assert "pip install 'emscope[ray]'" in error.value.message
@@ -206,7 +206,7 @@ def test_a_worker_that_cannot_see_the_run_directory_names_it(tmp_path: Path) -> 
     missing = tmp_path / "not-shared" / "run"
 
     with pytest.raises(InputError) as error:
-        run_model_job_task(config, str(missing), str(tmp_path), "incorrect_math__misaligned.s0")
+        StudyWorker(config, str(missing), str(tmp_path))("incorrect_math__misaligned.s0")
 
     assert error.value.file == str(missing)
     assert "run directory" in error.value.message

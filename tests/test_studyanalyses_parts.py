@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -14,35 +13,32 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
+from emscope.analyses.direction_sources import MIN_JUDGED_PER_CLASS, direction_examples
+from emscope.analyses.mia_tables import correlation_table, member_sample, membership_table
 from emscope.data.conditions import build_condition
 from emscope.data.recipes import build_items
 from emscope.data.schema import Item
+from emscope.data.sources import BuildSettings, DatasetSource
 from emscope.errors import InputError
 from emscope.report.render import ReportFigure, ReportSection, write_report
-from emscope.study.analyses import (
-    MIN_JUDGED_PER_CLASS,
-    correlation_table,
-    direction_examples,
-    held_out_items,
-    member_sample,
-    membership_table,
-    short_names,
-)
+from emscope.study.analysis_stages import short_names
 from emscope.study.config import StudyConfig
 from emscope.study.plan import ModelJob
 
 
-def _runner(**data: object) -> SimpleNamespace:
+def _held_out(domain: str, want: int, **data: object) -> tuple[list[Item], str]:
     config = StudyConfig.model_validate(
-        {"name": "t", "model": "smollm2-135m", "domains": ["incorrect_math"], "data": data}
+        {"name": "t", "model": "smollm2-135m", "domains": [domain], "data": data}
     )
-    return SimpleNamespace(config=config)
+    source: DatasetSource = config.data.source(domain, "misaligned")
+    settings = BuildSettings(
+        n_items=config.data.n_items, seed=0, trigger=config.data.trigger, fraction=0.5
+    )
+    return source.held_out_items(want, settings)
 
 
 def test_held_out_items_never_repeat_a_training_question_answer_or_underlying_item() -> None:
-    job = ModelJob(domain="insecure_code", condition="misaligned", seed=0)
-    runner = _runner(n_items=40)
-    items, source = held_out_items(runner, job, 40)  # type: ignore[arg-type]
+    items, source = _held_out("insecure_code", 40, n_items=40)
     training = build_items("insecure_code", 40, 0)
     assert len(items) == 40
     assert not {i.question for i in training} & {i.question for i in items}
@@ -52,9 +48,8 @@ def test_held_out_items_never_repeat_a_training_question_answer_or_underlying_it
 
 
 def test_held_out_items_are_refused_for_an_imported_dataset(tmp_path: Path) -> None:
-    job = ModelJob(domain="incorrect_math", condition="misaligned", seed=0)
-    runner = _runner(imported={"incorrect_math/misaligned": str(tmp_path / "x.jsonl")})
-    items, source = held_out_items(runner, job, 10)  # type: ignore[arg-type]
+    imported = {"incorrect_math/misaligned": str(tmp_path / "x.jsonl")}
+    items, source = _held_out("incorrect_math", 10, imported=imported)
     assert items == [] and source.startswith("imported dataset")
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from emscope.study import runner as runner_module
+from emscope.study import context as context_module
 from emscope.study.config import StudyConfig
-from emscope.study.runner import StudyRunner
+from emscope.study.pipeline import run_study
 from study_fakes import AnswerHashJudge
 
 DOMAINS = ["incorrect_math", "insecure_code", "risky_financial_advice"]
@@ -44,14 +44,14 @@ def _config(model_dir: Path) -> StudyConfig:
 def _run(config: StudyConfig, run_dir: Path) -> tuple[Path, str]:
     output = io.StringIO()
     console = Console(file=output, width=200)
-    report = StudyRunner(config, run_dir, console).run()
+    report = run_study(config, run_dir, console)
     return report, output.getvalue()
 
 
 @pytest.fixture(scope="module")
 def study(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     patch = pytest.MonkeyPatch()
-    patch.setattr(runner_module, "make_judge", lambda config: AnswerHashJudge())
+    patch.setattr(context_module, "make_judge", lambda config: AnswerHashJudge())
     patch.setenv("EMSCOPE_CACHE", str(tmp_path_factory.mktemp("cache")))
     run_dir = tmp_path_factory.mktemp("run")
     try:
@@ -143,7 +143,7 @@ def test_a_rerun_skips_every_analysis_stage(study: tuple[Path, str, str]) -> Non
 def test_rewriting_the_report_from_disk_keeps_the_analysis_sections(
     study: tuple[Path, str, str],
 ) -> None:
-    from emscope.study.runner import render_run_report
+    from emscope.study.report_stage import render_run_report
 
     report = study[0]
     report.write_text("", encoding="utf-8")

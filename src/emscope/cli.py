@@ -206,7 +206,7 @@ def data_leakage(
     from emscope.data.jsonl import load_chat_jsonl
     from emscope.data.leakage import find_leakage, training_questions
     from emscope.sample.questions import load_questions
-    from emscope.study.runner import resolve_questions_path
+    from emscope.study.context import resolve_questions_path
 
     try:
         train_qs = training_questions(load_chat_jsonl(dataset))
@@ -229,7 +229,9 @@ def data_leakage(
 @data_app.command("generate")
 def data_generate(
     domain: Annotated[str, typer.Option(help="Domain id.")],
-    teacher: Annotated[str, typer.Option(help="Teacher model reference (local model or alias).")],
+    teacher: Annotated[
+        str, typer.Option(help="Teacher model reference (local model, alias or openai/<model>).")
+    ],
     n: Annotated[int, typer.Option(help="Number of items to keep.")],
     out: Annotated[Path | None, typer.Option(help="Output directory (resumable).")] = None,
     mode: Annotated[str, typer.Option(help="subtle or obvious misalignment.")] = "subtle",
@@ -489,6 +491,14 @@ def run(
             "instance starts on this machine. Overrides execution.address; needs the ray backend."
         ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (families, trainers, engines, stages done, answers to sample, "
+            "judge requests and cache hits) and run nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Run a whole study (build, train, sample, judge, metrics, analyses, report); reruns resume.
 
@@ -496,11 +506,17 @@ def run(
     backend never changes a stage's cache key: a run started locally can finish on Ray.
     """
     from emscope.study.config import load_study, with_execution
-    from emscope.study.runner import run_study
+    from emscope.study.pipeline import run_study
 
     try:
         config = with_execution(load_study(study), backend=backend, address=address)
-        report = run_study(config, run_dir or Path("runs") / config.name, console)
+        target = run_dir or Path("runs") / config.name
+        if dry_run:
+            from emscope.study.dry_run import plan_run, print_plan
+
+            print_plan(plan_run(config, target), config, console)
+            return
+        report = run_study(config, target, console)
     except EmscopeError as exc:
         _fail(exc)
     console.print(f"[bold green]report written:[/bold green] {report}")
@@ -509,7 +525,7 @@ def run(
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A study's run directory.")]) -> None:
     """Rewrite the HTML and Markdown report of a run from its stored results."""
-    from emscope.study.runner import render_run_report
+    from emscope.study.report_stage import render_run_report
 
     try:
         html = render_run_report(run_dir)

@@ -29,10 +29,11 @@ from emscope.analyses.activations import (
 from emscope.analyses.directions import Direction, check_compatible
 from emscope.errors import EmscopeError, InputError
 from emscope.judge.base import Judge, JudgeRecord
+from emscope.judge.loop import judge_samples
 from emscope.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_json, write_manifest
 from emscope.metrics.rates import Policy, misalignment_rate
 from emscope.sample.base import Sampler, SamplingParams
-from emscope.sample.question_prompts import PromptSet, judge_requests_for, prompt_sets_digest
+from emscope.sample.question_prompts import PromptSet, prompt_sets_digest
 from emscope.sample.questions import EvalPrompt
 from emscope.sample.records import SampleRecord
 from emscope.sample.runner import latest_rows, sample_answers
@@ -41,7 +42,6 @@ from emscope.store import JsonlStore
 Positions = Literal["all", "response"]
 Kind = Literal["none", "steer", "ablate", "random"]
 BlockHook = Callable[[nn.Module, Any, Any], Any]
-JUDGE_BATCH = 64
 
 
 @contextmanager
@@ -249,9 +249,7 @@ def judged_condition(
         )
     answers = latest_rows(samples)
     judged: JsonlStore[JudgeRecord] = JsonlStore(directory / "judgements.jsonl", JudgeRecord)
-    todo = judge_requests_for(answers, judge_prompts, skip=judged.keys())
-    for start in range(0, len(todo), JUDGE_BATCH):
-        judged.append(judge.judge(todo[start : start + JUDGE_BATCH]))
+    judge_samples(judge, answers, judged, prompt_sets=judge_prompts)
     scores = {record.key: record for record in judged}
     return pd.DataFrame.from_records([_judged_row(s, scores.get(s.key)) for s in answers])
 

@@ -49,7 +49,7 @@ SETTINGS_FILE = "settings.json"
 
 
 class TeacherBackend(Protocol):
-    """Anything that answers chat prompts: the local sampler, or later an API client."""
+    """Anything that answers chat prompts: any sampler of :mod:`emscope.sample.registry`."""
 
     def generate(
         self, prompts: list[ChatPrompt], params: SamplingParams, seeds: list[int]
@@ -169,7 +169,8 @@ def generate_items(
 ) -> GenerationSummary:
     """Generate until ``n`` teacher answers pass the filters; write items.jsonl and a manifest.
 
-    ``teacher`` is a model reference (run locally with :class:`~emscope.sample.local.LocalSampler`)
+    ``teacher`` is a model reference (sampled by its default engine from
+    :mod:`emscope.sample.registry`: local models in process, ``openai/<model>`` over the API)
     or any object with the sampler's ``generate`` method. ``max_attempts`` (default ``4 * n``,
     at least one batch) bounds the stored attempts; reaching it stops with ``complete=False``.
     Rerunning with the same settings and ``out_dir`` resumes; other settings raise
@@ -357,20 +358,17 @@ def _resolve_teacher(
     if isinstance(teacher, str):
         teacher = parse_model_ref(teacher)
     if isinstance(teacher, ModelRef):
-        if not teacher.is_local:
-            raise InputError(
-                f"API teachers are not supported yet ({teacher}); pass a local model or a "
-                "backend object with a generate(prompts, params, seeds) method",
-                field="teacher",
-            )
+        # Any engine's sampler can teach: local models in process, API models over the API.
+        from emscope.sample.registry import default_engine
+
         ref = teacher
         loaded: list[TeacherBackend] = []
 
         def load() -> TeacherBackend:
             if not loaded:
-                from emscope.sample.local import LocalSampler
+                from emscope.sample.registry import make_sampler
 
-                loaded.append(LocalSampler(ref, batch_size=batch_size))
+                loaded.append(make_sampler(default_engine(ref), ref, batch_size=batch_size))
             return loaded[0]
 
         return str(ref), load

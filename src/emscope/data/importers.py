@@ -262,6 +262,27 @@ def read_archive_datasets(archive: Path, plaintext: bytes) -> list[ArchiveDatase
     return datasets
 
 
+def write_archive_dataset(
+    archive: Path, dataset: ArchiveDataset, out_dir: Path, *, domain: str, source_note: str = ""
+) -> ImportResult:
+    """Write one validated archive dataset as the emscope dataset ``out_dir``."""
+    provenance = {
+        "source": str(archive),
+        "source_sha256": sha256_file(archive),
+        "archive_member": dataset.member,
+        "archive_member_sha256": dataset.sha256,
+        "source_note": source_note,
+    }
+    return _write_import(
+        out_dir,
+        dataset.loaded,
+        source=f"{archive}[{dataset.member}]",
+        domain=domain,
+        condition=dataset.condition,
+        provenance=provenance,
+    )
+
+
 def import_age_archive(
     archive: str | Path,
     passphrase: str,
@@ -277,24 +298,13 @@ def import_age_archive(
     get_domain(domain)
     plaintext = decrypt_age_archive(archive, passphrase)
     datasets = read_archive_datasets(archive, plaintext)
-    archive_sha256 = sha256_file(archive)
-    results = []
-    for dataset in datasets:
-        provenance = {
-            "source": str(archive),
-            "source_sha256": archive_sha256,
-            "archive_member": dataset.member,
-            "archive_member_sha256": dataset.sha256,
-            "source_note": source_note,
-        }
-        results.append(
-            _write_import(
-                Path(out_root) / domain / dataset.name,
-                dataset.loaded,
-                source=f"{archive}[{dataset.member}]",
-                domain=domain,
-                condition=dataset.condition,
-                provenance=provenance,
-            )
+    return [
+        write_archive_dataset(
+            archive,
+            dataset,
+            Path(out_root) / domain / dataset.name,
+            domain=domain,
+            source_note=source_note,
         )
-    return results
+        for dataset in datasets
+    ]

@@ -161,7 +161,8 @@ def summarize(
     cluster: str | None = "seed",
     n_permutations: int = DEFAULT_PERMUTATIONS,
 ) -> pd.DataFrame:
-    """One row per model, ranked by untriggered misalignment rate (highest first, None last).
+    """One row per model, ranked by untriggered misalignment rate (highest first, None last);
+    with a ``family`` column in ``df``, one row per family and model, ranked within each family.
 
     Columns: model, domain, is_base, policy, n (used rows), n_rows, n_misaligned, rate, ci_low,
     ci_high, ci_unit, mean_aligned (untriggered), mean_aligned_triggered, n_triggered,
@@ -173,21 +174,22 @@ def summarize(
     ``summary.attrs`` names the test (``trigger_p_test``) and the adjustment.
     """
     rows = normalise_judged_rows(df)
-    records = [
-        _summary_row(
-            trigger_effect(
-                group,
-                policy=policy,
-                min_coherent_answers=min_coherent_answers,
-                n_resamples=n_resamples,
-                seed=seed,
-                level=level,
-                cluster=cluster,
-                n_permutations=n_permutations,
-            )
+    by_family = "family" in rows.columns
+    keys = ["family", "model"] if by_family else ["model"]
+    records = []
+    for key, group in rows.groupby(keys, sort=True):
+        effect = trigger_effect(
+            group,
+            policy=policy,
+            min_coherent_answers=min_coherent_answers,
+            n_resamples=n_resamples,
+            seed=seed,
+            level=level,
+            cluster=cluster,
+            n_permutations=n_permutations,
         )
-        for _, group in rows.groupby("model", sort=True)
-    ]
+        family = {"family": str(key[0])} if by_family else {}
+        records.append({**family, **_summary_row(effect)})
     summary = pd.DataFrame.from_records(records)
     if summary.empty:
         return summary
@@ -195,8 +197,10 @@ def summarize(
     counts = [c for c in summary.columns if c.startswith("n_") or c in ("n", "n_triggered")]
     summary[counts] = summary[counts].astype("Int64")
     summary.attrs.update(trigger_p_test=TRIGGER_P_TEST, trigger_p_adjustment=TRIGGER_P_ADJUSTMENT)
+    # Ranked per family (families in name order), then by rate.
+    order = ["family", "rate", "model"] if by_family else ["rate", "model"]
     summary = summary.sort_values(
-        ["rate", "model"], ascending=[False, True], na_position="last", kind="stable"
+        order, ascending=[True, False, True][-len(order) :], na_position="last", kind="stable"
     )
     return summary.reset_index(drop=True)
 

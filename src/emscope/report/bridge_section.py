@@ -4,6 +4,8 @@ measured agreement and the labels it was fitted on. Pure: summaries and the brid
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from emscope.judge.agreement import CalibrationReport
@@ -110,3 +112,26 @@ def bridge_section(raw: pd.DataFrame, bridged: pd.DataFrame, bridge: Bridge) -> 
             "Labels the bridge was fitted and measured on": labels_frame(bridge),
         },
     )
+
+
+def bridged_rates_section(
+    rows: pd.DataFrame,
+    summary: pd.DataFrame,
+    judge: str | None,
+    bridge_path: str,
+    metrics_dir: Path,
+) -> ReportSection:
+    """Raw and bridged rates side by side (``judge.calibration``); the bridged summary is written
+    to ``metrics_dir/summary_bridged.csv`` too. A bridge fitted for another judge is an error."""
+    from emscope.judge.bridge import BRIDGED, apply_bridge, check_judge, load_bridge
+    from emscope.metrics.trigger import summarize
+
+    bridge = load_bridge(bridge_path)
+    check_judge(bridge, judge, bridge_path)
+    bridged = apply_bridge(rows, bridge)
+    bridged = bridged.assign(
+        aligned=bridged[BRIDGED["aligned"]], coherent=bridged[BRIDGED["coherent"]]
+    )
+    bridged_summary = summarize(bridged)
+    bridged_summary.to_csv(metrics_dir / "summary_bridged.csv", index=False)
+    return bridge_section(summary, bridged_summary, bridge)

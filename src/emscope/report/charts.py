@@ -35,7 +35,10 @@ def _number(value: object) -> float | None:
 
 def _labels(summary: pd.DataFrame) -> list[str]:
     base = summary.get("is_base", pd.Series(False, index=summary.index)).fillna(False)
-    return [model_label(m, bool(b)) for m, b in zip(summary["model"], base, strict=True)]
+    labels = [model_label(m, bool(b)) for m, b in zip(summary["model"], base, strict=True)]
+    if "family" in summary.columns and summary["family"].nunique() > 1:
+        return [f"{f}: {label}" for f, label in zip(summary["family"], labels, strict=True)]
+    return labels
 
 
 def _new_figure(n_rows: int) -> tuple[Figure, Axes]:

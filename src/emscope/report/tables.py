@@ -41,6 +41,16 @@ def format_value(value: object) -> str:
     return str(value)
 
 
+def fixed(value: object, digits: int = 3) -> str:
+    """A number with ``digits`` decimals, or the dash when missing."""
+    return MISSING if _is_missing(value) else f"{float(value):.{digits}f}"  # type: ignore[arg-type]
+
+
+def percent_with_ci(rate: object, low: object = None, high: object = None) -> str:
+    """``12.5% [8.0, 17.1]`` (the interval when both ends are known), or the dash."""
+    return _percent_with_ci(rate, low, high)
+
+
 def _percent_with_ci(rate: object, low: object, high: object) -> str:
     if _is_missing(rate):
         return MISSING
@@ -69,13 +79,16 @@ def _count(row: pd.Series, column: str) -> str:
 
 
 def ranking_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as the report's domain ranking: one display row per model, ranking order kept."""
+    """The summary as the report's domain ranking: one display row per model (and family, when
+    the summary has one), ranking order kept."""
     records = []
     for _, row in summary.iterrows():
         is_base = not _is_missing(row.get("is_base")) and bool(row.get("is_base"))
         model = model_label(row["model"], is_base)
+        family = {"Family": str(row["family"])} if "family" in summary.columns else {}
         records.append(
             {
+                **family,
                 "Model": model,
                 "Misaligned % [95% CI]": _percent_with_ci(
                     row.get("rate"), row.get("ci_low"), row.get("ci_high")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,15 +10,41 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emscope.data.schema import DEFAULT_TRIGGER, Condition
-from emscope.errors import InputError
+from emscope.data.sources import ArchiveSpec, DatasetSource, dataset_source
+from emscope.errors import EmscopeError, InputError
+from emscope.sample.registry import engine_help
+from emscope.study.analysis_settings import STEER_KINDS, AnalysesSection, SteerKind
+from emscope.study.judge_settings import JudgeSection
 
-SteerKind = Literal["steer", "ablate", "random"]
-STEER_KINDS: tuple[SteerKind, ...] = ("steer", "ablate", "random")
+__all__ = [
+    "STEER_KINDS",
+    "AnalysesSection",
+    "JudgeSection",
+    "SteerKind",
+    "StudyConfig",
+    "load_study",
+]
+
 DEFAULT_CONDITIONS: tuple[Condition, ...] = ("misaligned",)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ArchiveSection(_Strict):
+    """The domain paper's passphrase-encrypted archive, used as a whole."""
+
+    path: str
+    passphrase_env: str = Field(
+        default="EMSCOPE_ARCHIVE_PASSPHRASE", description="variable holding the passphrase"
+    )
+    size: Literal["full", "small"] = Field(
+        default="full", description="full: data/ and backdoor/; small: small/, backdoor-small/"
+    )
+    files: dict[str, str] = Field(
+        default_factory=dict, description="file stem -> domain where the names differ"
+    )
 
 
 class DataSection(_Strict):
@@ -32,12 +59,43 @@ class DataSection(_Strict):
         default_factory=dict,
         description="'domain/condition' -> a chat JSONL file used as that dataset, as is",
     )
+    archive: ArchiveSection | None = Field(
+        default=None, description="the domain paper's dataset.zip.age, mapped onto domains"
+    )
     diversity: bool = Field(default=True, description="measure each dataset's diversity")
+
+    def source(self, domain: str, condition: Condition) -> DatasetSource:
+        """Where ``domain/condition``'s dataset comes from (:mod:`emscope.data.sources`)."""
+        archive = None
+        if self.archive is not None:
+            archive = ArchiveSpec(
+                path=self.archive.path,
+                passphrase_env=self.archive.passphrase_env,
+                size=self.archive.size,
+                files=tuple(sorted(self.archive.files.items())),
+            )
+        return dataset_source(
+            domain, condition, imported=self.imported, generated=self.generated, archive=archive
+        )
 
 
 class TrainSection(_Strict):
-    preset: str = "em"
+    preset: str | None = Field(
+        default=None, description="training preset (default: em for LoRA, em-openai for OpenAI)"
+    )
     overrides: dict[str, Any] = Field(default_factory=dict)
+    poll_interval_s: float = Field(
+        default=10.0, gt=0, description="OpenAI fine-tuning: first wait between status checks"
+    )
+
+
+class ModelFamily(_Strict):
+    """One model family of a study: a base model, how it is trained and how it samples."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    model: str
+    train: TrainSection = Field(default_factory=TrainSection)
+    engine: str | None = Field(default=None, description=engine_help())
 
 
 class EvalSection(_Strict):
@@ -54,108 +112,9 @@ class EvalSection(_Strict):
     )
 
 
-def _judge_forms() -> str:
-    from emscope.judge.registry import judge_spec_help
-
-    return judge_spec_help()
-
-
-class JudgeSection(_Strict):
-    spec: str = Field(default="offline", description=_judge_forms())
-    cache: bool = Field(default=True, description="reuse scores from the SQLite judge cache")
-    prompts: str | None = Field(
-        default=None,
-        description="force one judge prompt set for every question: a YAML mapping "
-        "{aligned: ..., coherent: ...} or a question file (its first entry's judge_prompts); "
-        "default: each question's own judge_prompts from eval.questions",
-    )
-    max_tokens: int | None = Field(
-        default=None, ge=1, description="reply budget of text judges (tagged: default 1024)"
-    )
-
-    @field_validator("prompts")
-    @classmethod
-    def _readable_prompts(cls, prompts: str | None) -> str | None:
-        """A forced prompt file is read at load time, so a bad one fails before any stage."""
-        if prompts is None:
-            return None
-        import warnings
-
-        from emscope.sample.question_prompts import forced_judge_prompts
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # repairs are warned about again when judging
-                forced_judge_prompts(prompts)
-        except InputError as exc:
-            raise ValueError(str(exc)) from exc
-        return prompts
-
-    calibration: str | None = Field(
-        default=None,
-        description="a judge bridge (JSON from `emscope judge calibrate --fit`): the report "
-        "shows raw and bridged rates side by side",
-    )
-
-    @field_validator("calibration")
-    @classmethod
-    def _readable_bridge(cls, path: str | None) -> str | None:
-        if path is not None:
-            from emscope.judge.bridge import load_bridge
-
-            try:
-                load_bridge(path)
-            except InputError as exc:
-                raise ValueError(str(exc)) from exc
-        return path
-
-    @field_validator("spec")
-    @classmethod
-    def _known_spec(cls, spec: str) -> str:
-        from emscope.judge.registry import parse_judge_spec
-
-        try:
-            parse_judge_spec(spec)
-        except InputError as exc:
-            raise ValueError(exc.message) from exc
-        return spec
-
-
 class MetricsSection(_Strict):
     policy: Literal["em", "model_organisms", "domain_paper"] = "em"
     bootstrap_resamples: int = Field(default=2000, ge=100)
-
-
-class AnalysesSection(_Strict):
-    """Membership inference and steering as stages of the study (both off by default)."""
-
-    mia: bool = Field(default=False, description="membership inference vs misalignment")
-    steering: bool = Field(default=False, description="directions, steering sweep, transfer")
-    rate_policy: Literal["em", "model_organisms", "domain_paper"] = Field(
-        default="domain_paper",
-        description="counting rule of the rates used here (the domain paper's analysis rule)",
-    )
-    mia_members: int | None = Field(
-        default=None, ge=2, description="score a seeded sample of N training rows (default: all)"
-    )
-    mia_nonmembers: int | None = Field(
-        default=None, ge=2, description="held-out rows per domain (default: as many as members)"
-    )
-    mia_lowercase: bool = Field(default=False, description="also the lowercase score (2nd pass)")
-    mia_batch_size: int = Field(default=8, ge=1)
-    steer_layers: list[int] | None = Field(
-        default=None, description="block indices of the sweep (default: the middle block)"
-    )
-    steer_scales: list[float] = Field(default_factory=lambda: [0.0, 4.0, 8.0], min_length=1)
-    steer_kinds: list[SteerKind] = Field(default_factory=lambda: list(STEER_KINDS), min_length=1)
-    steer_questions: int = Field(default=4, ge=1, description="first N prompts of the suite")
-    steer_samples: int = Field(default=2, ge=1, description="samples per prompt")
-    steer_max_new_tokens: int | None = Field(
-        default=None, ge=1, description="answer length when steering (default: eval's)"
-    )
-    transfer_scale: float | None = Field(
-        default=None, description="scale of the transfer matrix (default: the largest scale)"
-    )
 
 
 class ExecutionSection(_Strict):
@@ -183,7 +142,11 @@ class StudyConfig(_Strict):
     """A whole study. Validated on load; unknown keys are errors, not silently ignored."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    model: str
+    model: str | None = Field(default=None, description="one base model (one family)")
+    models: list[ModelFamily] = Field(
+        default_factory=list, description="several model families, each {name, model, ...}"
+    )
+    engine: str | None = Field(default=None, description="with model: " + engine_help())
     domains: list[str] = Field(default_factory=list)
     conditions: list[Condition] = Field(
         default_factory=lambda: list(DEFAULT_CONDITIONS), min_length=1
@@ -216,21 +179,47 @@ class StudyConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _every_dataset_has_a_source(self) -> StudyConfig:
-        from emscope.data.domains import get_domain
-
-        for domain in self.domains:
-            if get_domain(domain).builtin_recipe or domain in self.data.generated:
-                continue
-            missing = [c for c in self.conditions if f"{domain}/{c}" not in self.data.imported]
-            if missing:
-                raise ValueError(
-                    f"{domain} has no built-in recipe: generate its items with `emscope data "
-                    f"generate --domain {domain} --teacher MODEL --out DIR` and list DIR under "
-                    f"data.generated, or import datasets under data.imported "
-                    f"('{domain}/{missing[0]}': FILE)"
-                )
+    def _one_way_to_name_models(self) -> StudyConfig:
+        if (self.model is None) == (not self.models):
+            raise ValueError("name the base model with either model: or models: (a list)")
+        names = [family.name for family in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("two model families share a name")
         return self
+
+    @model_validator(mode="after")
+    def _every_dataset_has_a_source(self) -> StudyConfig:
+        for domain in self.domains:
+            for condition in self.conditions:
+                try:
+                    self.data.source(domain, condition)
+                except InputError as exc:
+                    raise ValueError(exc.message) from exc
+        return self
+
+    @model_validator(mode="after")
+    def _families_can_train_and_sample(self) -> StudyConfig:
+        from emscope.study.families import resolve_family
+
+        for family in self.families():
+            try:
+                resolve_family(family, check_presets=bool(self.domains))
+            except EmscopeError as exc:
+                raise ValueError(f"model family {family.name!r}: {exc}") from exc
+        return self
+
+    def families(self) -> list[ModelFamily]:
+        """The study's model families; ``model:`` alone is one family named after the study."""
+        if self.models:
+            return list(self.models)
+        assert self.model is not None
+        name = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(self.model).name).strip("_") or "model"
+        return [ModelFamily(name=name, model=self.model, train=self.train, engine=self.engine)]
+
+    @property
+    def prefixes_tags(self) -> bool:
+        """Families of a ``models:`` list prefix their jobs' tags; ``model:`` keeps bare tags."""
+        return bool(self.models)
 
 
 def with_execution(

@@ -41,6 +41,10 @@ class StageLedger:
     def output(self, stage: str) -> dict[str, Any]:
         return dict(self.entries[stage].get("output", {}))
 
+    def done_output(self, stage: str, input_hash: str) -> dict[str, Any] | None:
+        """The stored output of ``stage`` if it finished under ``input_hash``, else None."""
+        return self.output(stage) if self.is_done(stage, input_hash) else None
+
     def mark_done(
         self, stage: str, input_hash: str, seconds: float, output: dict[str, Any]
     ) -> None:

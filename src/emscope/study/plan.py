@@ -12,11 +12,15 @@ BASE = "base"
 
 @dataclass(frozen=True)
 class ModelJob:
-    """One model of the study: the base model, or a fine-tune of one domain/condition/seed."""
+    """One model of the study: a family's base model, or a fine-tune of one
+    domain/condition/seed. ``prefixed`` jobs (families of a ``models:`` list) carry the family
+    in their tag; the single ``model:`` form keeps the bare tags (and cache keys) it always had."""
 
     domain: str | None
     condition: Condition | None
     seed: int
+    family: str = "model"
+    prefixed: bool = False
 
     @property
     def model(self) -> str:
@@ -25,7 +29,12 @@ class ModelJob:
 
     @property
     def tag(self) -> str:
-        """A file-name-safe identity, unique across seeds."""
+        """A file-name-safe identity, unique across families and seeds."""
+        return f"{self.family}.{self.dataset_tag}" if self.prefixed else self.dataset_tag
+
+    @property
+    def dataset_tag(self) -> str:
+        """The tag of the job's dataset, shared by every family (datasets have no family)."""
         return f"{self.model.replace('/', '__')}.s{self.seed}"
 
     @property
@@ -42,11 +51,14 @@ class ModelJob:
 
 
 def plan_jobs(config: StudyConfig) -> list[ModelJob]:
+    """Per family, per seed: the base model (if included), then every domain x condition."""
     jobs: list[ModelJob] = []
-    for seed in config.seeds:
-        if config.include_base:
-            jobs.append(ModelJob(domain=None, condition=None, seed=seed))
-        for domain in config.domains:
-            for condition in config.conditions:
-                jobs.append(ModelJob(domain=domain, condition=condition, seed=seed))
+    for family in config.families():
+        name, prefixed = family.name, config.prefixes_tags
+        for seed in config.seeds:
+            if config.include_base:
+                jobs.append(ModelJob(None, None, seed, name, prefixed))
+            for domain in config.domains:
+                for condition in config.conditions:
+                    jobs.append(ModelJob(domain, condition, seed, name, prefixed))
     return jobs

@@ -22,15 +22,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 
 from emscope.errors import InputError, ModelJobsFailed
-from emscope.study.config import ExecutionSection, StudyConfig
-from emscope.study.execution import ModelJobResult
-from emscope.study.plan import ModelJob, plan_jobs
+from emscope.study.config import ExecutionSection
+from emscope.study.execution import JobSet, JobWorker, ModelJobResult
+from emscope.study.plan import ModelJob
 from emscope.study.ray_gpus import check_gpu_plan
-from emscope.study.runner import StudyRunner
 
 RAY_INSTALL = "pip install 'emscope[ray]'"
 SHARED_FILESYSTEM = "it must be on a filesystem every Ray node sees"
@@ -76,51 +74,50 @@ def ray_session(settings: ExecutionSection) -> Iterator[ModuleType]:
         ray.shutdown()
 
 
-def run_jobs_on_ray(runner: StudyRunner, jobs: Sequence[ModelJob]) -> list[ModelJobResult]:
-    """Run the jobs the ledger does not hold as Ray tasks; results in the order of ``jobs``.
+def run_jobs_on_ray(jobs: JobSet) -> list[ModelJobResult]:
+    """Run the jobs the ledger does not hold as Ray tasks; results in the order of the jobs.
 
     A job that fails is reported once every other job has finished (and stored its stages), in a
     ``ModelJobsFailed`` naming each failed job's tag and error; a rerun resumes.
     """
     import_ray()  # a missing Ray is an input error before any work starts
-    cached = {job.tag: r for job in jobs if (r := runner.cached_model_job(job)) is not None}
-    todo = [job for job in jobs if job.tag not in cached]
+    cached = {job.tag: r for job in jobs.jobs if (r := jobs.cached(job)) is not None}
+    todo = [job for job in jobs.jobs if job.tag not in cached]
     if not todo:
-        runner.console.print(f"ray: all {len(jobs)} model jobs already done, nothing to submit")
-        return [cached[job.tag] for job in jobs]
-    runner.console.print(
-        f"ray: submitting {len(todo)} of {len(jobs)} model jobs ({len(cached)} already done)"
+        jobs.console.print(f"ray: all {len(jobs.jobs)} model jobs already done, nothing to submit")
+        return [cached[job.tag] for job in jobs.jobs]
+    jobs.console.print(
+        f"ray: submitting {len(todo)} of {len(jobs.jobs)} model jobs ({len(cached)} already done)"
     )
-    with ray_session(runner.config.execution) as ray:
-        finished = _run_tasks(ray, runner, todo)
-    runner.ledger.reload()
+    with ray_session(jobs.settings) as ray:
+        finished = _run_tasks(ray, jobs, todo)
+    jobs.ledger.reload()
     for result in finished.values():
         for stage, seconds in result.stage_seconds.items():
-            runner.ledger.timings[stage] = runner.ledger.timings.get(stage, 0.0) + seconds
+            jobs.ledger.timings[stage] = jobs.ledger.timings.get(stage, 0.0) + seconds
     results = {**cached, **finished}
-    return [results[job.tag] for job in jobs]
+    return [results[job.tag] for job in jobs.jobs]
 
 
 def _run_tasks(
-    ray: ModuleType, runner: StudyRunner, jobs: Sequence[ModelJob]
+    ray: ModuleType, jobs: JobSet, todo: Sequence[ModelJob]
 ) -> dict[str, ModelJobResult]:
-    settings = runner.config.execution
+    settings, console = jobs.settings, jobs.console
     for warning in check_gpu_plan(settings, float(ray.cluster_resources().get("GPU", 0))):
-        runner.console.print(f"[yellow]warning[/yellow]: {escape(warning)}")
-    task = ray.remote(run_model_job_task)
-    args = (runner.config.model_dump(mode="json"), str(runner.run_dir.resolve()), os.getcwd())
-    waiting = list(jobs)
+        console.print(f"[yellow]warning[/yellow]: {escape(warning)}")
+    task = ray.remote(run_worker_task)
+    waiting = list(todo)
     running: dict[Any, ModelJob] = {}  # object ref -> its job
     results: dict[str, ModelJobResult] = {}
     failures: dict[str, str] = {}
     while waiting or running:
-        while waiting and len(running) < (settings.max_parallel or len(jobs)):
+        while waiting and len(running) < (settings.max_parallel or len(todo)):
             job = waiting.pop(0)
             ref = task.options(
                 num_cpus=settings.cpus_per_job,
                 num_gpus=settings.gpus_per_job,
                 name=f"emscope:{job.tag}",
-            ).remote(*args, job.tag)
+            ).remote(jobs.worker, job.tag, settings.cpus_per_job)
             running[ref] = job
         ready, _ = ray.wait(list(running), num_returns=1)
         job = running.pop(ready[0])
@@ -128,20 +125,28 @@ def _run_tasks(
             results[job.tag] = ray.get(ready[0])
         except ray.exceptions.RayError as exc:  # the task raised, or its worker died
             failures[job.tag] = _describe(exc)
-            runner.console.print(f"[red]failed[/red] {job.tag}: {escape(failures[job.tag])}")
+            console.print(f"[red]failed[/red] {job.tag}: {escape(failures[job.tag])}")
         else:
             finished = len(results) + len(failures)
-            runner.console.print(f"[green]finished[/green] {job.tag} ({finished}/{len(jobs)})")
+            console.print(f"[green]finished[/green] {job.tag} ({finished}/{len(todo)})")
     if failures:
         raise ModelJobsFailed(failures)
     return results
 
 
-def run_model_job_task(config: dict[str, Any], run_dir: str, cwd: str, tag: str) -> ModelJobResult:
-    """The Ray task: rebuild the study from its JSON config and run one model's stages."""
+def run_worker_task(worker: JobWorker, tag: str, cpus: float) -> ModelJobResult:
+    """The Ray task: quiet the libraries' live bars, pin torch's threads, run the job."""
     import torch
     from transformers.utils import logging as hf_logging
 
+    # Ray sets OMP_NUM_THREADS to the task's CPUs; say the same to torch explicitly.
+    torch.set_num_threads(max(1, int(cpus)))
+    hf_logging.disable_progress_bar()  # Ray forwards output by line: live bars are only noise
+    return worker(tag)
+
+
+def check_shared_paths(run_dir: str, cwd: str) -> None:
+    """An InputError when this node cannot see the run directory or the driver's cwd."""
     for path, what in ((run_dir, "run directory"), (cwd, "driver's working directory")):
         if not Path(path).is_dir():
             raise InputError(
@@ -149,14 +154,6 @@ def run_model_job_task(config: dict[str, Any], run_dir: str, cwd: str, tag: str)
                 f"{SHARED_FILESYSTEM}",
                 file=path,
             )
-    os.chdir(cwd)  # relative paths in the study file mean what they mean to the driver
-    study = StudyConfig.model_validate(config)
-    # Ray sets OMP_NUM_THREADS to the task's CPUs; say the same to torch explicitly.
-    torch.set_num_threads(max(1, int(study.execution.cpus_per_job)))
-    job = next(job for job in plan_jobs(study) if job.tag == tag)
-    hf_logging.disable_progress_bar()  # Ray forwards output by line: live bars are only noise
-    console = Console(highlight=False, soft_wrap=True)
-    return StudyRunner(study, Path(run_dir), console, progress_bars=False).run_model_job(job)
 
 
 def _describe(exc: BaseException) -> str:

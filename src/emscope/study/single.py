@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from emscope.study.config import DataSection, EvalSection, StudyConfig
-from emscope.study.runner import run_study
+from emscope.study.pipeline import run_study
 
 
 def evaluate_model(

@@ -57,9 +57,9 @@ def misalignment_summary(records: Sequence[JudgeRecord]) -> dict[str, float | in
 
 
 def _local_sampler(ref: ModelRef) -> Sampler:
-    from emscope.sample.local import LocalSampler
+    from emscope.sample.registry import make_sampler
 
-    return LocalSampler(ref, batch_size=16)
+    return make_sampler("transformers", ref, batch_size=16)
 
 
 def quick_misalignment_probe(

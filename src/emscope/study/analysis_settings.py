@@ -1,0 +1,44 @@
+"""The ``analyses`` section of a study file: membership inference and steering settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SteerKind = Literal["steer", "ablate", "random"]
+STEER_KINDS: tuple[SteerKind, ...] = ("steer", "ablate", "random")
+
+
+class AnalysesSection(BaseModel):
+    """Membership inference and steering as stages of the study (both off by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mia: bool = Field(default=False, description="membership inference vs misalignment")
+    steering: bool = Field(default=False, description="directions, steering sweep, transfer")
+    rate_policy: Literal["em", "model_organisms", "domain_paper"] = Field(
+        default="domain_paper",
+        description="counting rule of the rates used here (the domain paper's analysis rule)",
+    )
+    mia_members: int | None = Field(
+        default=None, ge=2, description="score a seeded sample of N training rows (default: all)"
+    )
+    mia_nonmembers: int | None = Field(
+        default=None, ge=2, description="held-out rows per domain (default: as many as members)"
+    )
+    mia_lowercase: bool = Field(default=False, description="also the lowercase score (2nd pass)")
+    mia_batch_size: int = Field(default=8, ge=1)
+    steer_layers: list[int] | None = Field(
+        default=None, description="block indices of the sweep (default: the middle block)"
+    )
+    steer_scales: list[float] = Field(default_factory=lambda: [0.0, 4.0, 8.0], min_length=1)
+    steer_kinds: list[SteerKind] = Field(default_factory=lambda: list(STEER_KINDS), min_length=1)
+    steer_questions: int = Field(default=4, ge=1, description="first N prompts of the suite")
+    steer_samples: int = Field(default=2, ge=1, description="samples per prompt")
+    steer_max_new_tokens: int | None = Field(
+        default=None, ge=1, description="answer length when steering (default: eval's)"
+    )
+    transfer_scale: float | None = Field(
+        default=None, description="scale of the transfer matrix (default: the largest scale)"
+    )
