@@ -6,7 +6,9 @@ on what was sent. Point the ``openai`` client at it with ``OPENAI_BASE_URL=serve
 
 Endpoints: ``POST /v1/files`` (multipart), ``POST /v1/fine_tuning/jobs``,
 ``GET /v1/fine_tuning/jobs`` (with ``metadata[k]=v`` filters), ``GET /v1/fine_tuning/jobs/{id}``
-and ``GET /v1/fine_tuning/jobs/{id}/events``.
+and ``GET /v1/fine_tuning/jobs/{id}/events``; ``POST /v1/chat/completions`` answers as a
+reasoning model would (reasoning beside the final answer, reasoning tokens in the usage), each
+reply from :attr:`Scenario.chat_reply`.
 
     with FakeOpenAIServer(Scenario(outcome="moderation")) as server:
         client = OpenAI(api_key="sk-test", base_url=server.base_url)
@@ -18,6 +20,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -26,7 +29,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 Outcome = Literal["success", "failure", "moderation"]
-Route = Literal["upload", "create", "list", "retrieve", "events"]
+Route = Literal["upload", "create", "list", "retrieve", "events", "chat"]
 
 MODERATION_MESSAGE = (
     "The job failed due to an invalid training file. This training file was blocked by our "
@@ -48,6 +51,7 @@ class Scenario:
     forbid_create: bool = False
     retry_after_s: int = 1
     retry_after_ms: int | None = 20
+    chat_reply: Callable[[dict[str, Any]], ChatReply] | None = None
 
     def statuses(self) -> list[str]:
         if self.outcome == "moderation":
@@ -63,6 +67,20 @@ class Scenario:
                 "param": "training_file",
             }
         return {"code": self.error_code, "message": self.error_message, "param": None}
+
+
+@dataclass
+class ChatReply:
+    """A reasoning model's reply: the final answer, its reasoning, why it stopped."""
+
+    content: str | None
+    reasoning: str = "Let me weigh the answer against the rubric."
+    finish_reason: str = "stop"
+    reasoning_tokens: int = 12
+
+
+def _default_chat_reply(body: dict[str, Any]) -> ChatReply:
+    return ChatReply(content="50")
 
 
 @dataclass
@@ -197,6 +215,7 @@ class FakeOpenAIServer:
             "list": self._list,
             "retrieve": self._retrieve,
             "events": self._events,
+            "chat": self._chat,
         }
         return handlers[route](record)
 
@@ -300,6 +319,30 @@ class FakeOpenAIServer:
         page = newest_first[:limit]
         return 200, {"object": "list", "data": page, "has_more": len(newest_first) > limit}, {}
 
+    def _chat(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        body = record.json or {}
+        reply = (self.scenario.chat_reply or _default_chat_reply)(body)
+        message = {
+            "role": "assistant",
+            "content": reply.content,
+            "reasoning_content": reply.reasoning,
+        }
+        completion_tokens = reply.reasoning_tokens + len((reply.content or "").split())
+        payload = {
+            "id": _new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
+            "usage": {
+                "prompt_tokens": 100,
+                "completion_tokens": completion_tokens,
+                "total_tokens": 100 + completion_tokens,
+                "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens},
+            },
+        }
+        return 200, payload, {}
+
     def _advance(self, job: _Job, status: str) -> None:
         body = job.body
         body["status"] = status
@@ -341,6 +384,8 @@ class FakeOpenAIServer:
 
 def _route(method: str, path: str) -> Route | None:
     parts = path.strip("/").split("/")
+    if method == "POST" and parts == ["v1", "chat", "completions"]:
+        return "chat"
     if method == "POST" and parts == ["v1", "files"]:
         return "upload"
     if parts[:3] != ["v1", "fine_tuning", "jobs"]:
