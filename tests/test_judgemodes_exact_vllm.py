@@ -75,7 +75,7 @@ def test_vllm_judge_sends_token_prompts_and_matches_the_in_process_judge(
     model, tokenizer, candidates = local.load()
     engine = FakeEngine(model, tokenizer)
     judge = ExactVllmJudge(
-        "tiny", prompts=PROMPTS, engine=engine, sampling_params=dict, batch_size=3
+        "tiny", prompts=PROMPTS, engine=engine, sampling_params=dict, batch_size=1
     )
     records = judge.judge(REQUESTS)
     expected = local.judge(REQUESTS)
