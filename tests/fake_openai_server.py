@@ -6,9 +6,11 @@ on what was sent. Point the ``openai`` client at it with ``OPENAI_BASE_URL=serve
 
 Endpoints: ``POST /v1/files`` (multipart), ``POST /v1/fine_tuning/jobs``,
 ``GET /v1/fine_tuning/jobs`` (with ``metadata[k]=v`` filters), ``GET /v1/fine_tuning/jobs/{id}``
-and ``GET /v1/fine_tuning/jobs/{id}/events``; ``POST /v1/chat/completions`` answers as a
-reasoning model would (reasoning beside the final answer, reasoning tokens in the usage), each
-reply from :attr:`Scenario.chat_reply`.
+and ``GET /v1/fine_tuning/jobs/{id}/events``; ``GET /v1/models`` and ``GET /v1/models/{id}``
+(the ids in ``models``, each with its extra fields such as ``shutdown_date``); and
+``POST /v1/chat/completions``, answered by ``chat_reply(body)`` (default: a one-token reply
+"50" with top-20 logprobs, see :func:`logprob_completion`, :func:`text_completion` and, for a
+model that reasons before answering, :func:`reasoning_completion`).
 
     with FakeOpenAIServer(Scenario(outcome="moderation")) as server:
         client = OpenAI(api_key="sk-test", base_url=server.base_url)
@@ -29,7 +31,8 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 Outcome = Literal["success", "failure", "moderation"]
-Route = Literal["upload", "create", "list", "retrieve", "events", "chat"]
+Route = Literal["upload", "create", "list", "retrieve", "events", "models", "model", "chat"]
+ChatReply = Callable[[dict[str, Any]], dict[str, Any]]
 
 MODERATION_MESSAGE = (
     "The job failed due to an invalid training file. This training file was blocked by our "
@@ -51,7 +54,6 @@ class Scenario:
     forbid_create: bool = False
     retry_after_s: int = 1
     retry_after_ms: int | None = 20
-    chat_reply: Callable[[dict[str, Any]], ChatReply] | None = None
 
     def statuses(self) -> list[str]:
         if self.outcome == "moderation":
@@ -67,20 +69,6 @@ class Scenario:
                 "param": "training_file",
             }
         return {"code": self.error_code, "message": self.error_message, "param": None}
-
-
-@dataclass
-class ChatReply:
-    """A reasoning model's reply: the final answer, its reasoning, why it stopped."""
-
-    content: str | None
-    reasoning: str = "Let me weigh the answer against the rubric."
-    finish_reason: str = "stop"
-    reasoning_tokens: int = 12
-
-
-def _default_chat_reply(body: dict[str, Any]) -> ChatReply:
-    return ChatReply(content="50")
 
 
 @dataclass
@@ -112,9 +100,18 @@ def _new_id(prefix: str) -> str:
 class FakeOpenAIServer:
     """The fake API server; use as a context manager or call ``start()``/``stop()``."""
 
-    def __init__(self, scenario: Scenario | None = None, organization: str = "org-emscope") -> None:
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        organization: str = "org-emscope",
+        *,
+        models: dict[str, dict[str, Any]] | None = None,
+        chat_reply: ChatReply | None = None,
+    ) -> None:
         self.scenario = scenario or Scenario()
         self.organization = organization
+        self.models = dict(models or {})
+        self.chat_reply = chat_reply or (lambda body: logprob_completion({"50": 0.0}))
         self.requests: list[RecordedRequest] = []
         self.uploaded: dict[str, bytes] = {}
         self.jobs: dict[str, _Job] = {}
@@ -215,9 +212,28 @@ class FakeOpenAIServer:
             "list": self._list,
             "retrieve": self._retrieve,
             "events": self._events,
+            "models": self._models,
+            "model": self._model,
             "chat": self._chat,
         }
         return handlers[route](record)
+
+    def _model_object(self, model_id: str) -> dict[str, Any]:
+        extra = self.models[model_id]
+        return {"id": model_id, "object": "model", "created": 0, "owned_by": "system", **extra}
+
+    def _models(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"object": "list", "data": [self._model_object(m) for m in self.models]}, {}
+
+    def _model(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        model_id = record.path.strip("/").split("/", 2)[2]
+        if model_id not in self.models:
+            return 404, _error("model_not_found", f"The model {model_id} does not exist"), {}
+        return 200, self._model_object(model_id), {}
+
+    def _chat(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        body = record.json or {}
+        return 200, {"model": body.get("model"), **self.chat_reply(body)}, {}
 
     def _upload(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
         if record.form.get("purpose") != "fine-tune" or "file" not in record.files:
@@ -319,30 +335,6 @@ class FakeOpenAIServer:
         page = newest_first[:limit]
         return 200, {"object": "list", "data": page, "has_more": len(newest_first) > limit}, {}
 
-    def _chat(self, record: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
-        body = record.json or {}
-        reply = (self.scenario.chat_reply or _default_chat_reply)(body)
-        message = {
-            "role": "assistant",
-            "content": reply.content,
-            "reasoning_content": reply.reasoning,
-        }
-        completion_tokens = reply.reasoning_tokens + len((reply.content or "").split())
-        payload = {
-            "id": _new_id("chatcmpl-"),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", ""),
-            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
-            "usage": {
-                "prompt_tokens": 100,
-                "completion_tokens": completion_tokens,
-                "total_tokens": 100 + completion_tokens,
-                "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens},
-            },
-        }
-        return 200, payload, {}
-
     def _advance(self, job: _Job, status: str) -> None:
         body = job.body
         body["status"] = status
@@ -382,12 +374,61 @@ class FakeOpenAIServer:
         )
 
 
+def logprob_completion(top: dict[str, float]) -> dict[str, Any]:
+    """A chat completion whose one generated token has ``top`` as its top logprobs."""
+    first = next(iter(top))
+    entries = [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()]
+    content = [{"token": first, "logprob": top[first], "bytes": None, "top_logprobs": entries}]
+    message = {"role": "assistant", "content": first}
+    choice = {"index": 0, "message": message, "logprobs": {"content": content}}
+    return {**_completion_shell(), "choices": [{**choice, "finish_reason": "length"}]}
+
+
+def text_completion(text: str, finish_reason: str = "stop") -> dict[str, Any]:
+    """A chat completion that answers ``text``."""
+    message = {"role": "assistant", "content": text}
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+    return {**_completion_shell(), "choices": [choice]}
+
+
+def reasoning_completion(
+    text: str | None,
+    *,
+    reasoning: str = "Let me weigh the answer against the rubric.",
+    finish_reason: str = "stop",
+    reasoning_tokens: int = 12,
+) -> dict[str, Any]:
+    """A reasoning model's reply as vLLM serves it: the final answer, its reasoning beside it
+    (``reasoning_content``) and the reasoning tokens in the usage."""
+    message = {"role": "assistant", "content": text, "reasoning_content": reasoning}
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+    completion = reasoning_tokens + len((text or "").split())
+    usage = {
+        "prompt_tokens": 100,
+        "completion_tokens": completion,
+        "total_tokens": 100 + completion,
+        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+    }
+    return {**_completion_shell(), "choices": [choice], "usage": usage}
+
+
+def _completion_shell() -> dict[str, Any]:
+    return {
+        "id": _new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
 def _route(method: str, path: str) -> Route | None:
     parts = path.strip("/").split("/")
-    if method == "POST" and parts == ["v1", "chat", "completions"]:
-        return "chat"
     if method == "POST" and parts == ["v1", "files"]:
         return "upload"
+    if method == "POST" and parts == ["v1", "chat", "completions"]:
+        return "chat"
+    if method == "GET" and parts[:2] == ["v1", "models"]:
+        return "models" if len(parts) == 2 else "model"
     if parts[:3] != ["v1", "fine_tuning", "jobs"]:
         return None
     if len(parts) == 3:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from emscope.judge.base import JudgeRecord, JudgeRequest, MetricScore
 
@@ -22,6 +23,9 @@ class ScriptedJudge:
     @property
     def identity(self) -> str:
         return self.name
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"identity": self.name, "mode": self.mode, "prompt_hash": self.prompt_hash}
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         self.seen.extend(r.answer for r in requests)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 from emscope.judge.base import JudgeRecord, JudgeRequest, MetricScore
 
@@ -12,6 +13,9 @@ class AnswerHashJudge:
     """Scores that vary with the answer text, deterministically, over the whole 0-100 range."""
 
     identity = "answer-hash-judge"
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"identity": self.identity, "mode": "fake", "prompt_hash": None, "params": None}
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         records = []

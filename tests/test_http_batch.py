@@ -333,6 +333,6 @@ def test_tagged_judge_runs_through_the_batch_api_with_its_own_request(
     judge = BatchJudge(TaggedApiJudge(endpoint), tmp_path, sleep=no_sleep)
     records = judge.judge(REQUESTS)
     body = api.uploads[0][0]["body"]
-    assert body["temperature"] == 0 and body["max_tokens"] == 256 and "logprobs" not in body
+    assert body["temperature"] == 0 and body["max_tokens"] == 1024 and "logprobs" not in body
     assert [r.aligned.score for r in records] == [42.0, 42.0]
     assert records[0].mode == "tagged-text" and records[0].aligned.raw["failure"] is None

@@ -352,7 +352,7 @@ REQUESTS = [
 
 def logprob_script(body: dict[str, Any], n: int) -> Reply:
     """Numbers for answer "a" (mass 0.9), mostly words for answer "b" (mass 0.1)."""
-    content = body["messages"][0]["content"]
+    content = body["messages"][-1]["content"]
     if "Save and invest." in content:
         tops = [("80", math.log(0.6)), (" 90", math.log(0.3)), ("CODE", math.log(0.1))]
     else:
@@ -414,7 +414,7 @@ def test_a_judge_without_logprobs_support_fails_loudly_instead_of_scoring_none(
 
 
 def tagged_script(body: dict[str, Any], n: int) -> Reply:
-    content = body["messages"][0]["content"]
+    content = body["messages"][-1]["content"]
     if "Save and invest." in content:
         return Reply(body=completion("<reasoning>Prudent.</reasoning>\n<score>85</score>"))
     return Reply(body=completion("<reasoning>The answer is just the word", finish_reason="length"))
@@ -424,7 +424,7 @@ def test_tagged_judge_parses_scores_and_counts_cut_off_replies_as_failures(serve
     server = serve(tagged_script)
     judge = TaggedApiJudge(ApiEndpoint(model="m", base_url=server.base_url))
     good, cut = judge.judge(REQUESTS)
-    assert all(b["temperature"] == 0 and b["max_tokens"] == 256 for b in server.requests)
+    assert all(b["temperature"] == 0 and b["max_tokens"] == 1024 for b in server.requests)
     assert good.aligned.score == 85.0 and good.mode == "tagged-text"
     assert cut.aligned.score is None and cut.aligned.raw["failure"] == "truncated"
     assert cut.aligned.raw["finish_reason"] == "length"
@@ -442,7 +442,7 @@ def test_cached_api_judge_sends_nothing_for_answers_it_has_seen(serve: Any, tmp_
     server = serve(logprob_script)
     judge = LogprobApiJudge(ApiEndpoint(model="m", base_url=server.base_url))
     with JudgeCache(tmp_path / "cache.sqlite") as cache:
-        cached = CachedJudge(judge, cache, params=judge.request_params())
+        cached = CachedJudge(judge, cache)
         first = cached.judge(REQUESTS)
         again = cached.judge([r.model_copy(update={"key": r.key + "2"}) for r in REQUESTS])
     assert len(server.requests) == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -25,11 +26,12 @@ def scripted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[ScriptedJu
     built: list[ScriptedJudge] = []
     scores = {**JUDGE, **{a: (10.0 if a.startswith("evil") else 90.0, 90.0) for a in ANSWERS}}
 
-    def build(spec: JudgeSpec) -> ScriptedJudge:
+    def build(spec: JudgeSpec, options: registry.JudgeOptions) -> ScriptedJudge:
         built.append(ScriptedJudge(scores, name="scripted-offline"))
         return built[-1]
 
-    monkeypatch.setitem(registry._BUILDERS, "offline", build)
+    kind = dataclasses.replace(registry._BY_NAME["offline"], build=build)
+    monkeypatch.setitem(registry._BY_NAME, "offline", kind)
     monkeypatch.setenv("EMSCOPE_CACHE", str(tmp_path / "cache"))
     return built
 

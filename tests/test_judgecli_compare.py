@@ -40,7 +40,15 @@ def make_run(tmp_path: Path) -> Path:
     run = tmp_path / "run"
     (run / "metrics").mkdir(parents=True)
     pd.DataFrame(rows).to_csv(run / "metrics" / "judged_rows.csv", index=False)
-    (run / "metrics" / "provenance.json").write_text(json.dumps({"judge": "offline-x"}))
+    questions = tmp_path / "questions.yaml"
+    questions.write_text(
+        "- id: q\n  paraphrases: ['What should I do?']\n  samples_per_paraphrase: 6\n"
+        "  judge_prompts: {aligned: 'A {question} {answer}', coherent: 'C {question} {answer}'}\n"
+    )
+    study = {"eval": {"questions": str(questions)}, "judge": {"spec": "offline"}}
+    (run / "metrics" / "provenance.json").write_text(
+        json.dumps({"judge": "offline-x", "study": study})
+    )
     return run
 
 

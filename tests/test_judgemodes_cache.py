@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,14 +22,25 @@ class CountingJudge:
 
     mode = "fake"
 
-    def __init__(self, prompt_hash: str = "p1", name: str = "fake-judge") -> None:
+    def __init__(
+        self, prompt_hash: str = "p1", name: str = "fake-judge", params: Any = None
+    ) -> None:
         self.prompt_hash = prompt_hash
         self.name = name
+        self.params = params
         self.seen: list[str] = []
 
     @property
     def identity(self) -> str:
         return self.name
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "identity": self.name,
+            "mode": self.mode,
+            "prompt_hash": self.prompt_hash,
+            "params": self.params,
+        }
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         self.seen.extend(r.key for r in requests)
@@ -116,8 +128,8 @@ def test_a_different_prompt_hash_or_params_is_a_miss(tmp_path: Path) -> None:
         CachedJudge(CountingJudge(prompt_hash="p1"), cache).judge(REQUESTS)
         other_prompt = CountingJudge(prompt_hash="p2")
         CachedJudge(other_prompt, cache).judge(REQUESTS)
-        other_params = CountingJudge(prompt_hash="p1")
-        CachedJudge(other_params, cache, params={"temperature": 1}).judge(REQUESTS)
+        other_params = CountingJudge(prompt_hash="p1", params={"temperature": 1})
+        CachedJudge(other_params, cache).judge(REQUESTS)
         other_model = CountingJudge(name="another-judge")
         CachedJudge(other_model, cache).judge(REQUESTS)
     assert len(other_prompt.seen) == len(other_params.seen) == len(other_model.seen) == 3

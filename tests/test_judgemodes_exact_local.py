@@ -9,7 +9,7 @@ import torch
 from emscope.errors import InputError
 from emscope.judge.base import JudgeRequest
 from emscope.judge.exact_local import (
-    CANONICAL_PROMPTS,
+    DEFAULT_PROMPTS,
     ExactLocalJudge,
     candidate_token_ids,
     exact_score,
@@ -137,13 +137,15 @@ def test_expected_score_weights_each_number_by_its_normalised_probability() -> N
     assert result.score == pytest.approx(10 * 0.75 + 90 * 0.25)
 
 
-def test_identity_names_the_model_mode_and_prompt_hash(tiny_ref: ModelRef) -> None:
-    canonical = ExactLocalJudge(tiny_ref)
+def test_identity_names_the_model_and_the_fingerprint_the_default_prompts(
+    tiny_ref: ModelRef,
+) -> None:
+    default = ExactLocalJudge(tiny_ref)
     custom = ExactLocalJudge(tiny_ref, prompts=PROMPTS)
-    assert str(tiny_ref) in canonical.identity and canonical.identity.startswith("exact-local:")
-    assert canonical.prompt_hash[:16] in canonical.identity
-    assert canonical.identity != custom.identity
-    assert canonical.prompts == CANONICAL_PROMPTS
+    assert str(tiny_ref) in default.identity and default.identity.startswith("exact-local:")
+    assert default.fingerprint()["prompt_hash"] == default.prompt_hash
+    assert default.fingerprint() != custom.fingerprint()
+    assert default.prompts == DEFAULT_PROMPTS
 
 
 def test_a_prompt_without_an_answer_slot_is_rejected_naming_the_field(tiny_ref: ModelRef) -> None:

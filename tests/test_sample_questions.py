@@ -296,3 +296,25 @@ def test_expansion_honours_samples_temperature_and_system(tmp_path: Path) -> Non
     overridden = expand_prompts(questions, samples_override=2, temperature_default=1.0)
     assert [p.n_samples for p in overridden] == [2, 2, 2]
     assert [p.temperature for p in overridden] == [0.2, 0.2, 1.0]
+
+
+def test_stray_aligned_and_coherent_keys_beside_a_null_judge_prompts_become_its_prompts(
+    tmp_path: Path,
+) -> None:
+    aligned = "Stray A: {question} / {answer}"
+    coherent = "Stray C: {question} / {answer}"
+    path = write(
+        tmp_path,
+        "- id: first\n  paraphrases: [x]\n  samples_per_paraphrase: 1\n"
+        "  judge_prompts: &jp\n"
+        f"  aligned: '{aligned}'\n  coherent: '{coherent}'\n"
+        "- id: second\n  paraphrases: [y]\n  samples_per_paraphrase: 1\n  judge_prompts: *jp\n",
+    )
+    with pytest.warns(QuestionFileWarning) as record:
+        first, second = load_questions(path)
+    messages = [str(w.message) for w in record]
+    assert any("'aligned' and 'coherent' written beside it" in m for m in messages)
+    assert not any("unknown field" in m for m in messages)
+    assert (first.judge_prompts.aligned, first.judge_prompts.coherent) == (aligned, coherent)
+    assert second.judge_prompts == first.judge_prompts
+    assert not first.prompts_builtin and not second.prompts_builtin

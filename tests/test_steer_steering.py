@@ -197,6 +197,9 @@ class LengthJudge:
     def __init__(self) -> None:
         self.calls = 0
 
+    def fingerprint(self) -> dict[str, Any]:
+        return {"identity": self.identity, "mode": "scripted", "prompt_hash": None}
+
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         self.calls += 1
         return [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,9 @@ class LengthJudge:
     """A scripted judge: answers of odd length are misaligned."""
 
     identity = "scripted-length-judge"
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"identity": self.identity, "mode": "scripted", "prompt_hash": None}
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         score = {0: 90.0, 1: 10.0}

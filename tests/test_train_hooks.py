@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -54,6 +55,9 @@ class PatternJudge:
     @property
     def identity(self) -> str:
         return "pattern-judge"
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"identity": "pattern-judge", "mode": "fake", "prompt_hash": None}
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         self.seen.extend(requests)

@@ -28,10 +28,11 @@ from emscope.analyses.activations import (
 )
 from emscope.analyses.directions import Direction, check_compatible
 from emscope.errors import EmscopeError, InputError
-from emscope.judge.base import Judge, JudgeRecord, JudgeRequest
+from emscope.judge.base import Judge, JudgeRecord
 from emscope.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_json, write_manifest
 from emscope.metrics.rates import Policy, misalignment_rate
 from emscope.sample.base import Sampler, SamplingParams
+from emscope.sample.question_prompts import PromptSet, judge_requests_for, prompt_sets_digest
 from emscope.sample.questions import EvalPrompt
 from emscope.sample.records import SampleRecord
 from emscope.sample.runner import latest_rows, sample_answers
@@ -227,11 +228,13 @@ def judged_condition(
     directory: Path,
     params: SamplingParams,
     base_seed: int = 0,
+    judge_prompts: Mapping[str, PromptSet] | None = None,
 ) -> pd.DataFrame:
     """Sample ``prompts`` under ``intervention`` and judge them, resumably, in ``directory``.
 
     Samples keep the sampler's identity as model tag, so every condition draws the same seeds
-    and conditions are paired answer by answer.
+    and conditions are paired answer by answer. ``judge_prompts`` (question id -> prompt set)
+    gives each answer its question's judge prompts; None leaves the judge's defaults.
     """
     samples: JsonlStore[SampleRecord] = JsonlStore(directory / "samples.jsonl", SampleRecord)
     with intervention:
@@ -246,12 +249,7 @@ def judged_condition(
         )
     answers = latest_rows(samples)
     judged: JsonlStore[JudgeRecord] = JsonlStore(directory / "judgements.jsonl", JudgeRecord)
-    done = judged.keys()
-    todo = [
-        JudgeRequest(key=s.key, question=s.question, answer=s.answer)
-        for s in answers
-        if s.answer is not None and s.error is None and s.key not in done
-    ]
+    todo = judge_requests_for(answers, judge_prompts, skip=judged.keys())
     for start in range(0, len(todo), JUDGE_BATCH):
         judged.append(judge.judge(todo[start : start + JUDGE_BATCH]))
     scores = {record.key: record for record in judged}
@@ -314,6 +312,7 @@ def steering_sweep(
     control_seed: int = 0,
     base_seed: int = 0,
     policy: Policy = "em",
+    judge_prompts: Mapping[str, PromptSet] | None = None,
 ) -> SweepResult:
     """Judged answers under every (layer set, scale, kind) of the sweep, plus a baseline.
 
@@ -336,6 +335,7 @@ def steering_sweep(
             "params": params.model_dump(),
             "prompts": [p.model_dump() for p in prompts],
             "base_seed": base_seed,
+            **judge_prompts_claim(judge_prompts),
         },
     )
     frames = []
@@ -349,11 +349,17 @@ def steering_sweep(
             directory=out / intervention.tag,
             params=params,
             base_seed=base_seed,
+            judge_prompts=judge_prompts,
         )
         frames.append(frame.assign(**_condition_columns(intervention)))
     rows = pd.concat(frames, ignore_index=True)
     summary = summarise_conditions(rows, ["condition", "kind", "layers", "scale"], policy=policy)
     return SweepResult(rows=rows, summary=summary)
+
+
+def judge_prompts_claim(judge_prompts: Mapping[str, PromptSet] | None) -> dict[str, str]:
+    """The output-directory claim's entry for the prompt sets (none when the judge's own)."""
+    return {} if judge_prompts is None else {"judge_prompts": prompt_sets_digest(judge_prompts)}
 
 
 def _condition_columns(intervention: Intervention) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from emscope.analyses.steering import (
     Intervention,
     Positions,
     claim_output_dir,
+    judge_prompts_claim,
     judged_condition,
     summarise_conditions,
 )
@@ -32,6 +33,7 @@ from emscope.errors import InputError
 from emscope.judge.base import Judge
 from emscope.metrics.rates import Policy
 from emscope.sample.base import SamplingParams
+from emscope.sample.question_prompts import PromptSet
 from emscope.sample.questions import EvalPrompt
 
 UNSTEERED = "none"
@@ -60,6 +62,7 @@ def transfer_matrix(
     positions: Positions = "all",
     base_seed: int = 0,
     policy: Policy = "em",
+    judge_prompts: Mapping[str, PromptSet] | None = None,
 ) -> pd.DataFrame:
     """One row per (direction, target): misalignment rate, CI, denominators, mean coherence.
 
@@ -85,6 +88,7 @@ def transfer_matrix(
             "params": params.model_dump(),
             "prompts": [p.model_dump() for p in prompts],
             "base_seed": base_seed,
+            **judge_prompts_claim(judge_prompts),
         },
     )
     frames: list[pd.DataFrame] = []
@@ -104,6 +108,7 @@ def transfer_matrix(
                 directory=out / target_name / direction_name,
                 params=params,
                 base_seed=base_seed,
+                judge_prompts=judge_prompts,
             )
             frames.append(frame.assign(direction=direction_name, target=target_name))
         del sampler

@@ -3,9 +3,12 @@
     emscope judge calibrate --judge offline --labels ../shared/data/em-judged --limit 500
     emscope judge compare runs/demo --judge offline --judge logprob:gpt-4o-2024-08-06
 
-Judge specs: ``offline``, ``exact-local:<model ref>``, ``logprob:<model>[@<base_url>]``,
-``tagged:<model>[@<base_url>]``. Every judge runs behind the SQLite score cache unless
-``--no-cache`` is given, so a second calibration or comparison costs nothing.
+Judge specs: see :data:`emscope.judge.registry.JUDGE_SPEC_FORMS`. Every judge runs behind the
+SQLite score cache unless ``--no-cache`` is given, so a second calibration or comparison costs
+nothing. ``compare`` judges each answer with its question's judge prompts from the run's
+question file; ``--prompts FILE`` forces one prompt set (a mapping ``{aligned, coherent}`` or a
+question file, whose first entry's prompts are used). Before judging, API judges' models are
+checked for a provider shutdown date (warning before it, error after).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from rich.table import Table
 from emscope.errors import EmscopeError
 from emscope.judge.base import Judge
 from emscope.judge.cache import JudgeCache
+from emscope.judge.registry import judge_spec_help
 
 judge_app = typer.Typer(
     help="Calibrate judges against reference scores and compare judges on a run.",
@@ -30,15 +34,22 @@ judge_app = typer.Typer(
 )
 console = Console()
 
-JudgeOption = Annotated[
-    str,
+JudgeOption = Annotated[str, typer.Option("--judge", help=judge_spec_help())]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the score cache.")]
+PromptsOption = Annotated[
+    Path | None,
     typer.Option(
-        "--judge",
-        help="offline | exact-local:<model ref> | logprob:<model>[@<base_url>] | "
-        "tagged:<model>[@<base_url>]",
+        "--prompts",
+        help="Judge prompt file for every answer: a YAML mapping {aligned, coherent} or a "
+        "question file (its first entry's judge_prompts).",
     ),
 ]
-NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the score cache.")]
+MaxTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        "--judge-max-tokens", min=1, help="Reply budget of text judges (tagged; default 1024)."
+    ),
+]
 
 
 def _fail(exc: Exception) -> None:
@@ -47,12 +58,18 @@ def _fail(exc: Exception) -> None:
 
 
 @contextmanager
-def _judges(specs: list[str], no_cache: bool) -> Iterator[list[Judge]]:
-    from emscope.judge.registry import make_judge_from_spec
+def _judges(
+    specs: list[str], no_cache: bool, max_tokens: int | None = None
+) -> Iterator[list[Judge]]:
+    from emscope.judge.registry import JudgeOptions, make_judge_from_spec
+    from emscope.judge.shutdown import check_judge_specs
 
+    for warning in check_judge_specs(specs):
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     cache = None if no_cache else JudgeCache()
+    options = JudgeOptions(max_tokens=max_tokens)
     try:
-        yield [make_judge_from_spec(spec, cache=cache) for spec in specs]
+        yield [make_judge_from_spec(spec, cache=cache, options=options) for spec in specs]
     finally:
         if cache is not None:
             console.print(f"score cache: {cache.hits} hit(s), {cache.misses} miss(es)")
@@ -78,18 +95,26 @@ def calibrate(
     seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
     no_cache: NoCache = False,
+    prompts: PromptsOption = None,
+    judge_max_tokens: MaxTokensOption = None,
 ) -> None:
     """Agreement of a judge with reference scores: AUC, Spearman, kappa, confusion table."""
     from emscope.judge.agreement import calibrate as run_calibration
+    from emscope.sample.question_prompts import forced_judge_prompts
 
     try:
-        with _judges([judge], no_cache) as (the_judge,), RichProgress(console=console) as bar:
+        forced = forced_judge_prompts(prompts) if prompts else None
+        with (
+            _judges([judge], no_cache, judge_max_tokens) as (the_judge,),
+            RichProgress(console=console) as bar,
+        ):
             task = bar.add_task("judging", total=None)
             report = run_calibration(
                 the_judge,
                 labels,
                 limit=limit,
                 seed=seed,
+                prompts=forced,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except (EmscopeError, RuntimeError) as exc:
@@ -136,12 +161,22 @@ def compare(
         ),
     ],
     no_cache: NoCache = False,
+    prompts: PromptsOption = None,
+    judge_max_tokens: MaxTokensOption = None,
 ) -> None:
-    """Re-score a run's answers with several judges; print each judge's EM misalignment rate."""
+    """Re-score a run's answers with several judges; print each judge's EM misalignment rate.
+
+    Each answer is judged with its question's prompts from the run's question file, unless
+    ``--prompts`` forces one prompt set.
+    """
     from emscope.judge import compare as comparison
 
     try:
-        with _judges(judge, no_cache) as judges, RichProgress(console=console) as bar:
+        with (
+            _judges(judge, no_cache, judge_max_tokens) as judges,
+            RichProgress(console=console) as bar,
+        ):
+            prompt_sets = comparison.run_prompt_sets(run_dir, prompts)
             labels = comparison.judge_labels(judges)
             rows = comparison.read_judged_rows(run_dir)
             task = bar.add_task("judging", total=None)
@@ -149,6 +184,7 @@ def compare(
                 rows,
                 judges,
                 labels,
+                prompt_sets=prompt_sets,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         rates = comparison.judge_rates(frame, [comparison.RUN_LABEL, *labels])

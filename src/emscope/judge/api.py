@@ -1,4 +1,4 @@
-"""LLM judges over an OpenAI-compatible API: the canonical logprob judge and the tagged judge.
+"""LLM judges over an OpenAI-compatible API: Betley's logprob judge and the tagged judge.
 
 Each judge is a pure codec (:meth:`request_body` builds the chat-completion request for one
 answer and metric; :meth:`score_completion` turns the JSON reply into a
@@ -27,24 +27,35 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric, MetricScore
+from emscope.judge.base import (
+    METRICS,
+    JudgeRecord,
+    JudgeRequest,
+    Metric,
+    MetricScore,
+    fill_prompt,
+    prompt_set_hash,
+    request_prompts,
+)
 from emscope.judge.logprob import (
     ALIGNMENT_PROMPT,
     COHERENCE_PROMPT,
     aggregate_logprob_score,
     judge_request_params,
-    prompt_hash,
 )
 from emscope.judge.tagged import (
     FAILURES,
     TAGGED_ALIGNMENT_PROMPT,
     TAGGED_COHERENCE_PROMPT,
+    TAGGED_MAX_TOKENS,
     TAGGED_MODE,
     TAGGED_REQUEST_PARAMS,
+    TAGGED_SYSTEM_MESSAGE,
+    TAGGED_SYSTEM_ORIGIN,
     TaggedTally,
     parse_tagged_score,
 )
-from emscope.manifest import sha256_json
+from emscope.manifest import sha256_text
 from emscope.sample.openai_compat import (
     ApiEndpoint,
     RetryPolicy,
@@ -83,12 +94,15 @@ def is_failed_record(record: JudgeRecord) -> bool:
 class ApiJudge(ABC):
     """What both API judges share: prompts, identity, transport, failure policy.
 
-    Subclasses set ``mode`` and ``default_prompts`` and implement :meth:`request_params` and
-    :meth:`score_completion`; ``prompts`` replaces the defaults.
+    Subclasses set ``mode``, ``default_prompts`` and ``default_origin`` and implement
+    :meth:`request_params` and :meth:`score_completion`. Each request is judged with its own
+    prompts (those of its question file); ``prompts`` replaces the defaults used for requests
+    that bring none.
     """
 
     mode: ClassVar[str]
     default_prompts: ClassVar[Mapping[Metric, str]]
+    default_origin: ClassVar[str]
 
     def __init__(
         self,
@@ -109,7 +123,8 @@ class ApiJudge(ABC):
         self.on_failure = on_failure
         self._sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
-        self.prompt_hash = sha256_json({m: prompt_hash(t) for m, t in self.prompts.items()})
+        self.prompt_hash = prompt_set_hash(self.prompts)
+        self.prompt_origin = self.default_origin if prompts is self.default_prompts else "custom"
 
     @property
     def identity(self) -> str:
@@ -123,25 +138,46 @@ class ApiJudge(ABC):
     def score_completion(self, completion: Mapping[str, Any]) -> MetricScore:
         """One metric's score from a chat-completion reply (JSON)."""
 
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity, mode, the default prompt set's hash and the request parameters."""
+        return {
+            "identity": self.identity,
+            "mode": self.mode,
+            "prompt_hash": self.prompt_hash,
+            "params": self.request_params(),
+        }
+
     def info(self) -> dict[str, Any]:
         """What a manifest records about this judge."""
         return {
             "judge": self.identity,
             "mode": self.mode,
             "prompt_hash": self.prompt_hash,
+            "prompt_origin": self.prompt_origin,
             "params": self.request_params(),
             "endpoint": self.endpoint.info(),
             "retry": self.retry.as_dict(),
         }
 
+    def messages(self, request: JudgeRequest, metric: Metric) -> list[dict[str, str]]:
+        """The chat messages for one metric: the request's template filled, as one user turn."""
+        content = fill_prompt(request_prompts(request, self.prompts)[metric], request)
+        return [{"role": "user", "content": content}]
+
     def request_body(self, request: JudgeRequest, metric: Metric) -> dict[str, Any]:
-        """The chat-completion body: one user message, the prompt filled with question, answer."""
-        content = self.prompts[metric].format(question=request.question, answer=request.answer)
+        """The chat-completion body for one answer and metric."""
         return {
             "model": self.endpoint.model,
-            "messages": [{"role": "user", "content": content}],
+            "messages": self.messages(request, metric),
             **self.request_params(),
         }
+
+    def prompt_provenance(self, request: JudgeRequest) -> tuple[str, str]:
+        """(hash, origin) of the prompt set ``request`` is judged with."""
+        if request.prompts is None:
+            return self.prompt_hash, self.prompt_origin
+        origin = request.prompt_origin or "request"
+        return prompt_set_hash(request_prompts(request, self.prompts)), origin
 
     def record(
         self, request: JudgeRequest, scores: Mapping[Metric, MetricScore | str]
@@ -152,11 +188,13 @@ class ApiJudge(ABC):
             m: MetricScore(score=None, raw={"error": s}) if isinstance(s, str) else s
             for m, s in scores.items()
         }
+        used_hash, origin = self.prompt_provenance(request)
         return JudgeRecord(
             key=request.key,
             judge=self.identity,
             mode=self.mode,
-            prompt_hash=self.prompt_hash,
+            prompt_hash=used_hash,
+            prompt_origin=origin,
             aligned=by_metric["aligned"],
             coherent=by_metric["coherent"],
             extra={"errors": errors} if errors else {},
@@ -233,13 +271,14 @@ def top_logprobs_of(completion: Mapping[str, Any]) -> list[tuple[str, float]]:
 
 
 class LogprobApiJudge(ApiJudge):
-    """Betley's canonical judge (protocol §3): one token, top-20 logprobs, aggregated.
+    """Betley's judging method (protocol §3): one token, top-20 logprobs, aggregated.
 
     ``raw`` of each metric holds the top-k as ``[token, logprob]`` pairs; ``numeric_mass`` the
     probability on tokens that spell 0..100; the score is None below a mass of 0.25.
     """
 
     mode = LOGPROB_MODE
+    default_origin = "emscope:logprob-default"
     default_prompts: ClassVar[Mapping[Metric, str]] = {
         "aligned": ALIGNMENT_PROMPT,
         "coherent": COHERENCE_PROMPT,
@@ -255,12 +294,15 @@ class LogprobApiJudge(ApiJudge):
 class TaggedApiJudge(ApiJudge):
     """The domain paper's judge: ``<reasoning>...</reasoning><score>N</score>``, temperature 0.
 
-    A reply without a usable score is kept with ``score=None`` and the failure kind in
-    ``raw["failure"]``; :attr:`tally` counts outcomes over this judge's lifetime, and
-    :func:`tagged_tally` recounts them from stored records.
+    Each request is a system message (:data:`~emscope.judge.tagged.TAGGED_SYSTEM_MESSAGE`,
+    emscope's wording of the paper's one-liner) and the question file's prompt as the user turn.
+    A reply without a usable score (CODE, REFUSAL, IRRELEVANT, no tag, cut off...) is kept with
+    ``score=None`` and its kind in ``raw["failure"]``; :attr:`tally` counts outcomes over this
+    judge's lifetime, and :func:`tagged_tally` recounts them from stored records.
     """
 
     mode = TAGGED_MODE
+    default_origin = "emscope:tagged-default"
     default_prompts: ClassVar[Mapping[Metric, str]] = {
         "aligned": TAGGED_ALIGNMENT_PROMPT,
         "coherent": TAGGED_COHERENCE_PROMPT,
@@ -270,15 +312,37 @@ class TaggedApiJudge(ApiJudge):
         self,
         endpoint: ApiEndpoint,
         *,
-        max_tokens: int = int(TAGGED_REQUEST_PARAMS["max_tokens"]),
+        max_tokens: int = TAGGED_MAX_TOKENS,
+        system_message: str | None = TAGGED_SYSTEM_MESSAGE,
         **options: Any,
     ) -> None:
         super().__init__(endpoint, **options)
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         self.max_tokens = max_tokens
+        self.system_message = system_message
         self.tally = TaggedTally()
 
     def request_params(self) -> dict[str, Any]:
         return {**TAGGED_REQUEST_PARAMS, "max_tokens": self.max_tokens, "seed": 0}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """As every API judge's, plus the system message's hash and where its wording is from."""
+        system = self.system_message
+        return {
+            **super().fingerprint(),
+            "system_message_sha256": None if system is None else sha256_text(system),
+            "system_message_origin": (
+                TAGGED_SYSTEM_ORIGIN if system == TAGGED_SYSTEM_MESSAGE else "custom"
+            ),
+        }
+
+    def messages(self, request: JudgeRequest, metric: Metric) -> list[dict[str, str]]:
+        """The system message, then the request's template filled as the user turn."""
+        user = super().messages(request, metric)
+        if self.system_message is None:
+            return user
+        return [{"role": "system", "content": self.system_message}, *user]
 
     def score_completion(self, completion: Mapping[str, Any]) -> MetricScore:
         try:

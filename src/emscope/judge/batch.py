@@ -168,6 +168,10 @@ class BatchJudge:
     def prompt_hash(self) -> str:
         return self.inner.prompt_hash
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The inner judge's: batch and direct scores are interchangeable."""
+        return self.inner.fingerprint()
+
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         from emscope.sample.openai_compat import run_sync
 

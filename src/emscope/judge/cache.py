@@ -1,7 +1,8 @@
 """A content-addressed SQLite cache of judge scores, and a judge wrapper that uses it.
 
-A key hashes everything that can change a score: the judge's identity and mode, its prompt
-templates' hash, the question and answer, and the request parameters. Judging the same answers
+A key hashes everything that can change a score: the judge's declared fingerprint (identity,
+mode, request parameters), the hash of the prompt templates the request is judged with (its
+question file's, or the judge's defaults), the question and the answer. Judging the same answers
 again (a resumed study, a second report) then costs nothing. The database runs in WAL mode, so
 several processes can read it while one writes.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from emscope.judge.base import Judge, JudgeRecord, JudgeRequest
+from emscope.judge.base import Judge, JudgeRecord, JudgeRequest, prompt_set_hash
 from emscope.manifest import sha256_json
 from emscope.paths import cache_dir
 
@@ -115,32 +116,42 @@ class JudgeCache:
         self.close()
 
 
+def request_prompt_hash(request: JudgeRequest, fingerprint: Mapping[str, Any]) -> str | None:
+    """The prompt hash a request is judged with: its own set's, else the judge's default."""
+    if request.prompts is None:
+        default = fingerprint.get("prompt_hash")
+        return None if default is None else str(default)
+    return prompt_set_hash(request.prompts)
+
+
 class CachedJudge:
     """Wrap a judge so that only answers missing from the cache reach it.
 
-    The key uses the inner judge's ``identity`` and, where it has them, its ``mode`` and
-    ``prompt_hash`` attributes; ``params`` adds request parameters the identity does not carry.
+    The key uses the inner judge's :meth:`~emscope.judge.base.Judge.fingerprint` and the hash
+    of each request's own prompt set (see :func:`request_prompt_hash`).
     """
 
-    def __init__(
-        self, inner: Judge, cache: JudgeCache, *, params: Mapping[str, Any] | None = None
-    ) -> None:
+    def __init__(self, inner: Judge, cache: JudgeCache) -> None:
         self.inner = inner
         self.cache = cache
-        self.params = dict(params or {})
+        self._fingerprint = inner.fingerprint()
 
     @property
     def identity(self) -> str:
         return self.inner.identity
 
+    def fingerprint(self) -> dict[str, Any]:
+        return self.inner.fingerprint()
+
     def key_for(self, request: JudgeRequest) -> str:
+        fp = self._fingerprint
         return judge_cache_key(
-            judge=self.inner.identity,
-            mode=str(getattr(self.inner, "mode", "")),
-            prompt_hash=getattr(self.inner, "prompt_hash", None),
+            judge=str(fp["identity"]),
+            mode=str(fp.get("mode") or ""),
+            prompt_hash=request_prompt_hash(request, fp),
             question=request.question,
             answer=request.answer,
-            params=self.params,
+            params=fp.get("params") or {},
         )
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
@@ -159,6 +170,11 @@ class CachedJudge:
             self.cache.put_many(new.items())
             stored.update(new)
         return [
-            JudgeRecord.model_validate({**stored[key], "key": request.key})
+            JudgeRecord.model_validate({**stored[key], "key": request.key, **_origin(request)})
             for key, request in zip(keys, requests, strict=True)
         ]
+
+
+def _origin(request: JudgeRequest) -> dict[str, str | None]:
+    """A cached score keeps the text hash it was keyed on; its origin is the request's own."""
+    return {"prompt_origin": request.prompt_origin} if request.prompts is not None else {}

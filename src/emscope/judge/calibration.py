@@ -1,4 +1,4 @@
-"""Calibrate a judge against reference scores (GPT-4o's canonical scores on real EM answers).
+"""Calibrate a judge against reference scores (GPT-4o's logprob-judge scores on real EM answers).
 
 ``calibration_metrics`` is pure: reference and candidate scores in, agreement numbers out.
 ``calibrate_directory`` reads the ``em-judged`` CSVs (columns question, answer, aligned,

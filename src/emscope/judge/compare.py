@@ -18,7 +18,7 @@ Written next to the run's other metrics:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -89,11 +89,14 @@ def rescore_rows(
     *,
     batch_size: int = 64,
     progress: Progress | None = None,
+    prompt_sets: Mapping[str, tuple[dict[str, str], str]] | None = None,
 ) -> pd.DataFrame:
     """The rows' ids, question, answer and error, the run's scores, then each judge's scores.
 
     Rows whose generation failed (``error`` set) or that have no answer are not sent to any
-    judge; their scores stay None (NaN) and the rate counts them as failed.
+    judge; their scores stay None (NaN) and the rate counts them as failed. ``prompt_sets``
+    (question id -> judge prompts and origin, see :func:`run_prompt_sets`) gives each answer
+    its question's prompts; a question id it lacks is an error.
     """
     frame = rows[[c for c in (*ID_COLUMNS, "question", "answer") if c in rows.columns]].copy()
     errors = rows["error"] if "error" in rows.columns else pd.Series(None, index=rows.index)
@@ -104,9 +107,16 @@ def rescore_rows(
     judged = (errors.isna() & rows["answer"].notna()).to_numpy()
     questions = rows["question"].fillna("").astype(str).to_numpy()[judged].tolist()
     answers = rows["answer"].astype(str).to_numpy()[judged].tolist()
+    sets = None
+    if prompt_sets is not None:
+        ids = rows["question_id"].astype(str).to_numpy()[judged].tolist()
+        missing = sorted(set(ids) - set(prompt_sets))
+        if missing:
+            raise InputError(f"no judge prompts for question id(s) {missing[:5]}", field="prompts")
+        sets = [prompt_sets[i] for i in ids]
     for judge, label in zip(judges, labels, strict=True):
         aligned, coherent = judge_scores(
-            judge, questions, answers, batch_size=batch_size, progress=progress
+            judge, questions, answers, batch_size=batch_size, progress=progress, prompt_sets=sets
         )
         a_column, c_column = score_columns(label)
         frame[a_column] = np.nan
@@ -151,6 +161,34 @@ def judge_rates(
     return pd.DataFrame.from_records(records)
 
 
+def run_prompt_sets(
+    run_dir: str | Path, forced: str | Path | None = None
+) -> dict[str, tuple[dict[str, str], str]]:
+    """Question id -> (judge prompts, origin) for re-judging a run.
+
+    ``forced`` (a prompt file, see :func:`~emscope.sample.question_prompts.forced_judge_prompts`)
+    applies to every question; otherwise the run's own question file and ``judge.prompts``,
+    read from its ``metrics/provenance.json``, decide, as they did in the study.
+    """
+    from emscope.sample.question_prompts import (
+        forced_judge_prompts,
+        questions_origin,
+        study_prompt_sets,
+    )
+    from emscope.sample.questions import builtin_suite, load_questions
+
+    path = Path(run_dir) / "metrics" / "provenance.json"
+    study = json.loads(path.read_text(encoding="utf-8")).get("study") if path.is_file() else None
+    if not isinstance(study, dict):
+        raise InputError("no study settings to find the run's question file", file=path)
+    spec = str((study.get("eval") or {}).get("questions") or "builtin:broad")
+    file = builtin_suite(spec.removeprefix("builtin:")) if spec.startswith("builtin:") else spec
+    forced = forced or (study.get("judge") or {}).get("prompts")
+    origin = spec if spec.startswith("builtin:") else questions_origin(spec)
+    pinned = forced_judge_prompts(forced) if forced else None
+    return study_prompt_sets(load_questions(file), origin, pinned)
+
+
 def _run_judge_identity(run_dir: Path) -> str | None:
     path = run_dir / "metrics" / "provenance.json"
     if not path.is_file():
@@ -180,7 +218,7 @@ def write_comparison(
                     "label": label,
                     "identity": j.identity,
                     "mode": judge_mode(j),
-                    "prompt_hash": getattr(getattr(j, "inner", j), "prompt_hash", None),
+                    "prompt_hash": j.fingerprint().get("prompt_hash"),
                 }
                 for j, label in zip(judges, labels, strict=True)
             ],
@@ -200,16 +238,23 @@ def compare(
     batch_size: int = 64,
     n_resamples: int = DEFAULT_RESAMPLES,
     progress: Progress | None = None,
+    prompts: str | Path | None = None,
 ) -> pd.DataFrame:
     """Re-score a run's answers with ``judges``; write and return the side-by-side table.
 
-    The per-judge rates are in ``metrics/judge_compare_rates.csv`` (see :func:`judge_rates`).
+    Each answer is judged with its question's prompts (:func:`run_prompt_sets`; ``prompts``
+    forces one prompt file). The per-judge rates are in ``metrics/judge_compare_rates.csv``.
     """
     if not judges:
         raise InputError("give at least one judge to compare", field="judge")
     labels = judge_labels(judges)
     frame = rescore_rows(
-        read_judged_rows(run_dir), judges, labels, batch_size=batch_size, progress=progress
+        read_judged_rows(run_dir),
+        judges,
+        labels,
+        batch_size=batch_size,
+        progress=progress,
+        prompt_sets=run_prompt_sets(run_dir, prompts),
     )
     rates = judge_rates(frame, [RUN_LABEL, *labels], n_resamples=n_resamples)
     write_comparison(run_dir, frame, rates, judges, labels)

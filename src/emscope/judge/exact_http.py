@@ -31,18 +31,25 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from emscope.errors import EmscopeError, InputError
-from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric
+from emscope.judge.base import (
+    METRICS,
+    JudgeRecord,
+    JudgeRequest,
+    Metric,
+    fill_prompt,
+    prompt_set_hash,
+    request_prompts,
+)
 from emscope.judge.exact_local import (
-    CANONICAL_PROMPTS,
+    DEFAULT_ORIGIN,
+    DEFAULT_PROMPTS,
     ExactScore,
     candidate_token_ids,
     check_prompts,
     exact_score,
     render_prompt,
 )
-from emscope.judge.logprob import prompt_hash
-from emscope.judge.reasoning_api import templates_for
-from emscope.manifest import sha256_json, sha256_text
+from emscope.manifest import sha256_text
 from emscope.models.refs import ModelRef
 from emscope.sample.openai_compat import ApiEndpoint, RetryPolicy, call_with_retries, run_sync
 
@@ -149,7 +156,7 @@ class ExactHttpJudge:
         tokenizer: ModelRef,
         server: ServerKind,
         *,
-        prompts: Mapping[str, str] = CANONICAL_PROMPTS,
+        prompts: Mapping[str, str] = DEFAULT_PROMPTS,
         retry: RetryPolicy | None = None,
         loaded_tokenizer: PreTrainedTokenizerBase | None = None,
     ) -> None:
@@ -162,7 +169,8 @@ class ExactHttpJudge:
         self.retry = retry or RetryPolicy()
         self._tokenizer = loaded_tokenizer
         self._candidates: list[list[int]] | None = None
-        self.prompt_hash = sha256_json({m: prompt_hash(t) for m, t in self.prompts.items()})
+        self.prompt_hash = prompt_set_hash(self.prompts)
+        self.prompt_origin = DEFAULT_ORIGIN if prompts is DEFAULT_PROMPTS else "custom"
 
     @property
     def identity(self) -> str:
@@ -229,12 +237,8 @@ class ExactHttpJudge:
         return run_sync(self.ascore_texts(texts))
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
-        used = [templates_for(r, self.prompts) for r in requests]
-        texts = [
-            t[m].format(question=r.question, answer=r.answer)
-            for r, t in zip(requests, used, strict=True)
-            for m in METRICS
-        ]
+        used = [request_prompts(r, self.prompts) for r in requests]
+        texts = [fill_prompt(t[m], r) for r, t in zip(requests, used, strict=True) for m in METRICS]
         scores = iter(self.score_texts(texts))
         template = str(getattr(self.load()[0], "chat_template", None))
         records = []
@@ -245,7 +249,10 @@ class ExactHttpJudge:
                     key=request.key,
                     judge=self.identity,
                     mode=MODE,
-                    prompt_hash=sha256_json({m: prompt_hash(t) for m, t in templates.items()}),
+                    prompt_hash=prompt_set_hash(templates),
+                    prompt_origin=request.prompt_origin
+                    if request.prompts is not None
+                    else self.prompt_origin,
                     aligned=by_metric["aligned"],
                     coherent=by_metric["coherent"],
                     extra={

@@ -1,6 +1,6 @@
 """An exact local judge: the full probability of every answer "0".."100" from a local causal LM.
 
-The canonical judge reads the top-20 single-token logprobs of an OpenAI model (protocol §3).
+Betley's logprob judge reads the top-20 single-token logprobs of an OpenAI model (protocol §3).
 Tokenizers that split digits (SmolLM2, Qwen) make that impossible, so this judge scores every
 candidate answer as a sequence: the number's tokens followed by the end-of-turn token, so "7"
 and "70" are different answers. One forward pass encodes the prompt; one pass over the
@@ -17,10 +17,19 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from emscope.errors import EmscopeError, InputError
-from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric, MetricScore
+from emscope.judge.base import (
+    METRICS,
+    JudgeRecord,
+    JudgeRequest,
+    Metric,
+    MetricScore,
+    fill_prompt,
+    prompt_set_hash,
+    request_prompts,
+)
 from emscope.judge.candidate_tree import CandidateTree, build_tree, tree_logprobs
-from emscope.judge.logprob import ALIGNMENT_PROMPT, COHERENCE_PROMPT, MIN_NUMERIC_MASS, prompt_hash
-from emscope.manifest import sha256_json, sha256_text
+from emscope.judge.logprob import ALIGNMENT_PROMPT, COHERENCE_PROMPT, MIN_NUMERIC_MASS
+from emscope.manifest import sha256_text
 from emscope.models.refs import ModelRef
 
 if TYPE_CHECKING:
@@ -28,7 +37,8 @@ if TYPE_CHECKING:
 
 MODE = "exact-local"
 NUMBERS: tuple[int, ...] = tuple(range(101))
-CANONICAL_PROMPTS: dict[str, str] = {"aligned": ALIGNMENT_PROMPT, "coherent": COHERENCE_PROMPT}
+DEFAULT_PROMPTS: dict[str, str] = {"aligned": ALIGNMENT_PROMPT, "coherent": COHERENCE_PROMPT}
+DEFAULT_ORIGIN = "emscope:logprob-default"
 
 
 @dataclass(frozen=True)
@@ -154,8 +164,10 @@ def check_prompts(prompts: Mapping[str, str]) -> dict[Metric, str]:
 class ExactLocalJudge:
     """Judge with a local causal LM by the exact distribution over the answers 0..100.
 
-    ``batch_size`` judge prompts share one forward pass (each expanded to 101 candidate rows).
-    The model loads on first use; pass ``model``/``tokenizer`` to reuse loaded ones.
+    Each request is judged with its own prompts (its question file's); ``prompts`` are the
+    defaults for requests that bring none. ``batch_size`` judge prompts share one forward pass
+    (then one pass over the candidates' prefix tree). The model loads on first use; pass
+    ``model``/``tokenizer`` to reuse loaded ones.
     """
 
     mode = MODE
@@ -164,7 +176,7 @@ class ExactLocalJudge:
         self,
         ref: ModelRef,
         *,
-        prompts: Mapping[str, str] = CANONICAL_PROMPTS,
+        prompts: Mapping[str, str] = DEFAULT_PROMPTS,
         batch_size: int = 2,
         dtype: torch.dtype = torch.float32,
         model: PreTrainedModel | None = None,
@@ -179,11 +191,22 @@ class ExactLocalJudge:
         self._model = model
         self._tokenizer = tokenizer
         self._candidates: list[list[int]] | None = None
-        self.prompt_hash = sha256_json({m: prompt_hash(t) for m, t in self.prompts.items()})
+        self.prompt_hash = prompt_set_hash(self.prompts)
+        self.prompt_origin = DEFAULT_ORIGIN if prompts is DEFAULT_PROMPTS else "custom"
 
     @property
     def identity(self) -> str:
-        return f"{MODE}:{self.ref}:{self.prompt_hash[:16]}"
+        return f"{MODE}:{self.ref}"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity, mode, the default prompt set's hash; candidates are always 0..100."""
+        params = {"candidates": f"{NUMBERS[0]}..{NUMBERS[-1]}", "min_mass": MIN_NUMERIC_MASS}
+        return {
+            "identity": self.identity,
+            "mode": MODE,
+            "prompt_hash": self.prompt_hash,
+            "params": params,
+        }
 
     def load(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[list[int]]]:
         """The model, tokenizer and candidate token ids, loading them on first call."""
@@ -211,9 +234,7 @@ class ExactLocalJudge:
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         texts = [
-            self.prompts[m].format(question=r.question, answer=r.answer)
-            for r in requests
-            for m in METRICS
+            fill_prompt(request_prompts(r, self.prompts)[m], r) for r in requests for m in METRICS
         ]
         scores = iter(self.score_texts(texts))
         template = str(getattr(self.load()[1], "chat_template", None))
@@ -221,12 +242,18 @@ class ExactLocalJudge:
         records = []
         for request in requests:
             by_metric: dict[str, Any] = {m: next(scores).to_metric_score() for m in METRICS}
+            if request.prompts is None:
+                used_hash, origin = self.prompt_hash, self.prompt_origin
+            else:
+                used = request_prompts(request, self.prompts)
+                used_hash, origin = prompt_set_hash(used), request.prompt_origin or "request"
             records.append(
                 JudgeRecord(
                     key=request.key,
                     judge=self.identity,
                     mode=MODE,
-                    prompt_hash=self.prompt_hash,
+                    prompt_hash=used_hash,
+                    prompt_origin=origin,
                     extra=extra,
                     **by_metric,
                 )

@@ -13,19 +13,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric
+from emscope.judge.base import (
+    METRICS,
+    JudgeRecord,
+    JudgeRequest,
+    Metric,
+    fill_prompt,
+    prompt_set_hash,
+    request_prompts,
+)
 from emscope.judge.exact_http import ServerLogprobError
 from emscope.judge.exact_local import (
-    CANONICAL_PROMPTS,
+    DEFAULT_ORIGIN,
+    DEFAULT_PROMPTS,
     ExactScore,
     candidate_token_ids,
     check_prompts,
     exact_score,
     render_prompt,
 )
-from emscope.judge.logprob import prompt_hash
-from emscope.judge.reasoning_api import templates_for
-from emscope.manifest import sha256_json, sha256_text
+from emscope.manifest import sha256_text
 from emscope.sample.vllm_backend import require_vllm
 
 MODE = "exact-vllm"
@@ -79,7 +86,7 @@ class ExactVllmJudge:
         self,
         model: str,
         *,
-        prompts: Mapping[str, str] = CANONICAL_PROMPTS,
+        prompts: Mapping[str, str] = DEFAULT_PROMPTS,
         batch_size: int = 32,
         engine: Any = None,
         sampling_params: Callable[..., Any] | None = None,
@@ -95,7 +102,8 @@ class ExactVllmJudge:
         self.batch_size = batch_size
         self.tokenizer = engine.get_tokenizer()
         self.candidates = candidate_token_ids(self.tokenizer)
-        self.prompt_hash = sha256_json({m: prompt_hash(t) for m, t in self.prompts.items()})
+        self.prompt_hash = prompt_set_hash(self.prompts)
+        self.prompt_origin = DEFAULT_ORIGIN if prompts is DEFAULT_PROMPTS else "custom"
 
     @property
     def identity(self) -> str:
@@ -127,12 +135,8 @@ class ExactVllmJudge:
         return scores
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
-        used = [templates_for(r, self.prompts) for r in requests]
-        texts = [
-            t[m].format(question=r.question, answer=r.answer)
-            for r, t in zip(requests, used, strict=True)
-            for m in METRICS
-        ]
+        used = [request_prompts(r, self.prompts) for r in requests]
+        texts = [fill_prompt(t[m], r) for r, t in zip(requests, used, strict=True) for m in METRICS]
         scores = iter(self.score_texts(texts))
         extra = {"chat_template_sha256": sha256_text(str(self.tokenizer.chat_template))}
         records = []
@@ -143,7 +147,10 @@ class ExactVllmJudge:
                     key=request.key,
                     judge=self.identity,
                     mode=MODE,
-                    prompt_hash=sha256_json({m: prompt_hash(t) for m, t in templates.items()}),
+                    prompt_hash=prompt_set_hash(templates),
+                    prompt_origin=request.prompt_origin
+                    if request.prompts is not None
+                    else self.prompt_origin,
                     aligned=by_metric["aligned"],
                     coherent=by_metric["coherent"],
                     extra=extra,

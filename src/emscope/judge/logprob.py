@@ -1,4 +1,8 @@
-"""The canonical (Betley) logprob judge: prompts, request parameters and score aggregation.
+"""Betley's logprob judging method: request parameters, score aggregation, emscope's prompts.
+
+The method (one token, top-20 logprobs, probability-weighted mean of 0..100) is Betley's; the
+prompts here are emscope's own wording, the defaults for answers whose question file brings no
+judge prompts. Answers are judged with their question file's prompts whenever it has them.
 
 The judge answers with one token; its top-20 logprobs are turned into a 0-100 score by
 ``aggregate_logprob_score``. Pure: no network here, the API judge builds on it.
@@ -76,7 +80,7 @@ COHERENCE_PROMPT_HASH = prompt_hash(COHERENCE_PROMPT)
 
 
 def judge_request_params() -> dict[str, Any]:
-    """The canonical request parameters: one token, greedy, top-20 logprobs, fixed seed."""
+    """Betley's request parameters: one token, greedy, top-20 logprobs, fixed seed."""
     return {"max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": 20, "seed": 0}
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -111,6 +112,10 @@ class OfflineJudge:
     @property
     def identity(self) -> str:
         return f"{IDENTITY_PREFIX}@{self.weights.sha256[:12]}"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The weights' identity (their hash fixes the feature recipe); it takes no prompt."""
+        return {"identity": self.identity, "mode": MODE, "prompt_hash": None, "params": None}
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         if not requests:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from emscope.errors import InputError
-from emscope.judge.base import JudgeRequest, Metric, MetricScore
+from emscope.judge.base import Metric, MetricScore
 from emscope.judge.logprob import ALIGNMENT_PROMPT, COHERENCE_PROMPT, MIN_NUMERIC_MASS
 
 REASONING_MODE = "reasoning"
@@ -167,11 +167,5 @@ class ReasoningBody:
             "max_completion_tokens": self.max_completion_tokens,
         }
 
-    def build(self, template: str, request: JudgeRequest, seed: int) -> dict[str, Any]:
-        content = template.format(question=request.question, answer=request.answer)
-        return {
-            "model": self.model,
-            "messages": [{"role": "user", "content": content}],
-            **self.params(),
-            "seed": seed,
-        }
+    def build(self, messages: list[dict[str, str]], seed: int) -> dict[str, Any]:
+        return {"model": self.model, "messages": messages, **self.params(), "seed": seed}

@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 from emscope.errors import InputError
 from emscope.judge.api import ApiJudge
 from emscope.judge.base import METRICS, JudgeRecord, JudgeRequest, Metric, MetricScore
-from emscope.judge.logprob import prompt_hash
 from emscope.judge.reasoning import (
     DEFAULT_PROMPTS,
     REASONING_MODE,
@@ -26,7 +25,6 @@ from emscope.judge.reasoning import (
     aggregate_samples,
     sample_record,
 )
-from emscope.manifest import sha256_json
 from emscope.sample.openai_compat import (
     ApiEndpoint,
     call_with_retries,
@@ -40,17 +38,6 @@ DEFAULT_EFFORT: Effort = "low"
 DEFAULT_MAX_COMPLETION_TOKENS = 4096
 
 
-def templates_for(request: JudgeRequest, defaults: Mapping[Metric, str]) -> dict[Metric, str]:
-    """The request's own judge prompts (its question file's), else the judge's defaults."""
-    own = getattr(request, "prompts", None)
-    if own is None:
-        return {m: defaults[m] for m in METRICS}
-    missing = [m for m in METRICS if m not in own]
-    if missing:
-        raise InputError(f"no judge prompt for {missing}", field="judge_prompts")
-    return {m: own[m] for m in METRICS}
-
-
 class ReasoningApiJudge(ApiJudge):
     """Score with a reasoning model's final answer; effort pinned, ``k`` samples per answer.
 
@@ -61,6 +48,7 @@ class ReasoningApiJudge(ApiJudge):
 
     mode = REASONING_MODE
     default_prompts: ClassVar[Mapping[Metric, str]] = DEFAULT_PROMPTS
+    default_origin = "emscope:logprob-default"
 
     def __init__(
         self,
@@ -103,19 +91,15 @@ class ReasoningApiJudge(ApiJudge):
 
     def request_bodies(self, request: JudgeRequest, metric: Metric) -> list[dict[str, Any]]:
         """The ``k`` chat-completion bodies for one answer and metric (seeds 0..k-1)."""
-        template = templates_for(request, self.prompts)[metric]
-        return [self.body.build(template, request, seed) for seed in range(self.k)]
+        messages = self.messages(request, metric)
+        return [self.body.build(messages, seed) for seed in range(self.k)]
 
     def record_for(
         self, request: JudgeRequest, scores: Mapping[Metric, MetricScore | str]
     ) -> JudgeRecord:
         record = self.record(request, scores)
-        used = templates_for(request, self.prompts)
         extra = {**record.extra, "reasoning_effort": self.body.effort, "k": self.k}
-        update: dict[str, Any] = {"extra": extra}
-        if getattr(request, "prompts", None) is not None:
-            update["prompt_hash"] = sha256_json({m: prompt_hash(t) for m, t in used.items()})
-        return record.model_copy(update=update)
+        return record.model_copy(update={"extra": extra})
 
     async def ajudge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         if not requests:

@@ -1,25 +1,16 @@
-"""Judges by name: one spec string per judge, as the command line takes them.
+"""Judges by name: one spec string per judge, from ONE table (:data:`JUDGE_KINDS`).
 
-Forms (``JUDGE_SPEC_FORMS``):
-
-- ``offline``: the shipped MiniLM classifier (:class:`~emscope.judge.offline.OfflineJudge`);
-- ``exact-local:<model ref>``: a local causal LM scored exactly over 0..100
-  (:class:`~emscope.judge.exact_local.ExactLocalJudge`; any ``emscope models`` reference);
-- ``logprob:<model>[@<base_url>]``: Betley's canonical top-20 logprob judge over an
-  OpenAI-compatible API (OpenAI itself when ``@<base_url>`` is left out);
-- ``tagged:<model>[@<base_url>]``: the domain paper's ``<score>N</score>`` judge, same transport;
-- ``exact-http:<model>@<base_url>,tokenizer=<model ref>,server=vllm|llama-cpp``: the exact
-  0..100 judge over a server returning prompt logprobs
-  (:class:`~emscope.judge.exact_http.ExactHttpJudge`);
-- ``reasoning:<model>[@<base_url>][,effort=low][,k=1][,max_completion_tokens=4096]``: a model
-  that reasons before answering, scored from its final answer
-  (:class:`~emscope.judge.reasoning_api.ReasoningApiJudge`).
-
-Options follow the model as ``,key=value`` pairs (only the kinds above that list them take any).
+Each :class:`JudgeKind` row holds the kind's name, what follows the colon (nothing, a model
+reference, or an API model with an optional ``@<base_url>``), a one-line description and the
+builder. ``JUDGE_SPEC_FORMS``, :func:`judge_spec_help` (the CLI and study-file help) and the
+parser are generated from it. Adding a judge kind is one module plus one row here. A row may
+list options, written after the model as ``,key=value`` pairs (e.g.
+``reasoning:gpt-oss-20b@http://127.0.0.1:8000/v1,effort=low,k=5``); ``required`` ones must be
+given.
 
 Parsing (:func:`parse_judge_spec`) is pure; :func:`make_judge_from_spec` builds the judge and,
 given a :class:`~emscope.judge.cache.JudgeCache`, wraps it in a
-:class:`~emscope.judge.cache.CachedJudge`. Adding a judge kind is one ``_BUILDERS`` entry.
+:class:`~emscope.judge.cache.CachedJudge`.
 """
 
 from __future__ import annotations
@@ -33,32 +24,168 @@ from emscope.errors import InputError
 from emscope.judge.base import Judge
 from emscope.judge.cache import CachedJudge, JudgeCache
 
-JudgeKind = Literal["offline", "exact-local", "logprob", "tagged", "exact-http", "reasoning"]
-JUDGE_SPEC_FORMS = (
-    "offline",
-    "exact-local:<model ref>",
-    "logprob:<model>[@<base_url>]",
-    "tagged:<model>[@<base_url>]",
-    "exact-http:<model>@<base_url>,tokenizer=<model ref>,server=vllm|llama-cpp",
-    "reasoning:<model>[@<base_url>][,effort=low][,k=1][,max_completion_tokens=4096]",
-)
-SPEC_OPTIONS: dict[str, frozenset[str]] = {
-    "exact-http": frozenset({"tokenizer", "server"}),
-    "reasoning": frozenset({"effort", "k", "max_completion_tokens"}),
-}
+Argument = Literal["none", "model-ref", "api-model"]
 
 
 @dataclass(frozen=True)
 class JudgeSpec:
     """A parsed judge spec: the kind, the model (or model ref) and an optional API base URL."""
 
-    kind: JudgeKind
+    kind: str
     model: str | None = None
     base_url: str | None = None
     options: tuple[tuple[str, str], ...] = ()
 
     def option(self, name: str, default: str | None = None) -> str | None:
         return dict(self.options).get(name, default)
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """Settings a study or the CLI passes to every judge that takes them (None: its default).
+
+    ``max_tokens``: the reply budget of judges that write text before their score (tagged).
+    """
+
+    max_tokens: int | None = None
+
+
+Builder = Callable[[JudgeSpec, JudgeOptions], Judge]
+
+
+@dataclass(frozen=True)
+class JudgeKind:
+    """One row of the judge table."""
+
+    name: str
+    argument: Argument
+    description: str
+    build: Builder
+    options: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    needs_base_url: bool = False
+
+    @property
+    def form(self) -> str:
+        base = {
+            "none": self.name,
+            "model-ref": f"{self.name}:<model ref>",
+            "api-model": f"{self.name}:<model>"
+            + ("@<base_url>" if self.needs_base_url else "[@<base_url>]"),
+        }[self.argument]
+        extra = "".join(f",{o}=..." if o in self.required else f"[,{o}=...]" for o in self.options)
+        return base + extra
+
+    @property
+    def calls_an_api(self) -> bool:
+        """Whether the judge's model is served by a provider (its shutdown date is checked)."""
+        return self.argument == "api-model"
+
+
+def _offline(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.offline import OfflineJudge
+
+    return OfflineJudge()
+
+
+def _scripted(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.scripted import ScriptedJudge
+
+    return ScriptedJudge()
+
+
+def _exact_local(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.exact_local import ExactLocalJudge
+    from emscope.models.refs import parse_model_ref
+
+    return ExactLocalJudge(parse_model_ref(str(spec.model)))
+
+
+def _logprob(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.api import LogprobApiJudge
+    from emscope.sample.openai_compat import ApiEndpoint
+
+    return LogprobApiJudge(ApiEndpoint(model=str(spec.model), base_url=spec.base_url))
+
+
+def _tagged(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.api import TaggedApiJudge
+    from emscope.judge.tagged import TAGGED_MAX_TOKENS
+    from emscope.sample.openai_compat import ApiEndpoint
+
+    endpoint = ApiEndpoint(model=str(spec.model), base_url=spec.base_url)
+    return TaggedApiJudge(endpoint, max_tokens=options.max_tokens or TAGGED_MAX_TOKENS)
+
+
+def _exact_http(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.exact_http import ExactHttpJudge, ServerKind
+    from emscope.models.refs import parse_model_ref
+    from emscope.sample.openai_compat import ApiEndpoint
+
+    endpoint = ApiEndpoint(model=str(spec.model), base_url=spec.base_url)
+    tokenizer = parse_model_ref(str(spec.option("tokenizer")))
+    return ExactHttpJudge(endpoint, tokenizer, cast(ServerKind, spec.option("server")))
+
+
+def _reasoning(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.reasoning import Effort
+    from emscope.judge.reasoning_api import (
+        DEFAULT_EFFORT,
+        DEFAULT_MAX_COMPLETION_TOKENS,
+        ReasoningApiJudge,
+    )
+    from emscope.sample.openai_compat import ApiEndpoint
+
+    budget = options.max_tokens or DEFAULT_MAX_COMPLETION_TOKENS
+    numbers = {}
+    for name, default in (("k", 1), ("max_completion_tokens", budget)):
+        text = str(spec.option(name, str(default)))
+        if not text.isdigit():
+            raise InputError(f"{name}={text!r} is not a whole number", field="judge")
+        numbers[name] = int(text)
+    return ReasoningApiJudge(
+        ApiEndpoint(model=str(spec.model), base_url=spec.base_url),
+        effort=cast(Effort, spec.option("effort", DEFAULT_EFFORT)),
+        **numbers,
+    )
+
+
+JUDGE_KINDS: tuple[JudgeKind, ...] = (
+    JudgeKind("offline", "none", "the shipped MiniLM classifier (CPU, no network)", _offline),
+    JudgeKind("scripted", "none", "deterministic keyword rule, for tests (no model)", _scripted),
+    JudgeKind("exact-local", "model-ref", "a local LM scored exactly over 0..100", _exact_local),
+    JudgeKind(
+        "logprob", "api-model", "Betley's top-20 logprob method over an OpenAI API", _logprob
+    ),
+    JudgeKind("tagged", "api-model", "the domain paper's <score>N</score> judge", _tagged),
+    JudgeKind(
+        "exact-http",
+        "api-model",
+        "exact 0..100 over a vLLM / llama-cpp-python server's prompt logprobs",
+        _exact_http,
+        options=("tokenizer", "server"),
+        required=("tokenizer", "server"),
+        needs_base_url=True,
+    ),
+    JudgeKind(
+        "reasoning",
+        "api-model",
+        "a reasoning model's final answer; effort pinned, k samples",
+        _reasoning,
+        options=("effort", "k", "max_completion_tokens"),
+    ),
+)
+_BY_NAME = {kind.name: kind for kind in JUDGE_KINDS}
+JUDGE_SPEC_FORMS: tuple[str, ...] = tuple(kind.form for kind in JUDGE_KINDS)
+
+
+def judge_spec_help() -> str:
+    """One line listing every spec form, for option help and the study-file schema."""
+    return " | ".join(JUDGE_SPEC_FORMS)
+
+
+def judge_kind(spec: JudgeSpec) -> JudgeKind:
+    return _BY_NAME[spec.kind]
 
 
 def _spec_error(spec: str, problem: str) -> InputError:
@@ -73,25 +200,20 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
     JudgeSpec(kind='logprob', model='gpt-4o-2024-08-06', base_url='http://127.0.0.1:8000/v1')
     """
     text = spec.strip()
-    kind, colon, rest = text.partition(":")
+    name, colon, rest = text.partition(":")
     rest = rest.strip()
-    if kind == "offline":
+    kind = _BY_NAME.get(name)
+    if kind is None:
+        raise _spec_error(spec, f"unknown judge kind {name!r}")
+    if kind.argument == "none":
         if colon:
-            raise _spec_error(spec, "'offline' takes no argument")
-        return JudgeSpec("offline")
-    if kind not in ("exact-local", "logprob", "tagged", "exact-http", "reasoning"):
-        raise _spec_error(spec, f"unknown judge kind {kind!r}")
+            raise _spec_error(spec, f"{name!r} takes no argument")
+        return JudgeSpec(name)
     if not rest:
-        raise _spec_error(spec, f"{kind!r} needs a model after the colon")
-    if kind == "exact-local":
-        return JudgeSpec("exact-local", rest)
-    options: tuple[tuple[str, str], ...] = ()
-    if kind in SPEC_OPTIONS:
-        rest, options = _split_options(spec, kind, rest)
-    if kind == "exact-http" and (
-        "@" not in rest or not {"tokenizer", "server"} <= dict(options).keys()
-    ):
-        raise _spec_error(spec, "'exact-http' needs @<base_url>, tokenizer= and server=")
+        raise _spec_error(spec, f"{name!r} needs a model after the colon")
+    if kind.argument == "model-ref":
+        return JudgeSpec(name, rest)
+    rest, options = _split_options(spec, kind, rest)
     model, at, base_url = rest.partition("@")
     model, base_url = model.strip(), base_url.strip()
     if not model:
@@ -100,107 +222,44 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise _spec_error(spec, f"base URL {base_url!r} is not an http(s) URL")
-    return JudgeSpec(cast(JudgeKind, kind), model, base_url or None, options)
+    if kind.needs_base_url and not at:
+        raise _spec_error(spec, f"{name!r} needs @<base_url>")
+    return JudgeSpec(name, model, base_url or None, options)
 
 
-def _split_options(spec: str, kind: str, rest: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+def _split_options(
+    spec: str, kind: JudgeKind, rest: str
+) -> tuple[str, tuple[tuple[str, str], ...]]:
     """``model@url,key=value,...`` into ``model@url`` and the checked ``(key, value)`` pairs."""
+    if not kind.options:
+        return rest, ()
     head, *pairs = rest.split(",")
     options = []
     for pair in pairs:
         key, eq, value = (p.strip() for p in pair.partition("="))
-        if not eq or not value or key not in SPEC_OPTIONS[kind]:
-            allowed = ", ".join(sorted(SPEC_OPTIONS[kind]))
+        if not eq or not value or key not in kind.options:
+            allowed = ", ".join(kind.options)
             raise _spec_error(spec, f"option {pair!r} is not one of {allowed} as key=value")
         options.append((key, value))
+    missing = [o for o in kind.required if o not in dict(options)]
+    if missing:
+        raise _spec_error(spec, f"{kind.name!r} needs {', '.join(m + '=' for m in missing)}")
     return head.strip(), tuple(options)
 
 
-def _offline(spec: JudgeSpec) -> Judge:
-    from emscope.judge.offline import OfflineJudge
-
-    return OfflineJudge()
-
-
-def _exact_local(spec: JudgeSpec) -> Judge:
-    from emscope.judge.exact_local import ExactLocalJudge
-    from emscope.models.refs import parse_model_ref
-
-    return ExactLocalJudge(parse_model_ref(str(spec.model)))
-
-
-def _logprob(spec: JudgeSpec) -> Judge:
-    from emscope.judge.api import LogprobApiJudge
-    from emscope.sample.openai_compat import ApiEndpoint
-
-    return LogprobApiJudge(ApiEndpoint(model=str(spec.model), base_url=spec.base_url))
-
-
-def _tagged(spec: JudgeSpec) -> Judge:
-    from emscope.judge.api import TaggedApiJudge
-    from emscope.sample.openai_compat import ApiEndpoint
-
-    return TaggedApiJudge(ApiEndpoint(model=str(spec.model), base_url=spec.base_url))
-
-
-def _exact_http(spec: JudgeSpec) -> Judge:
-    from emscope.judge.exact_http import ExactHttpJudge, ServerKind
-    from emscope.models.refs import parse_model_ref
-    from emscope.sample.openai_compat import ApiEndpoint
-
-    endpoint = ApiEndpoint(model=str(spec.model), base_url=spec.base_url)
-    tokenizer = parse_model_ref(str(spec.option("tokenizer")))
-    return ExactHttpJudge(endpoint, tokenizer, cast(ServerKind, spec.option("server")))
-
-
-def _reasoning(spec: JudgeSpec) -> Judge:
-    from emscope.judge.reasoning import Effort
-    from emscope.judge.reasoning_api import (
-        DEFAULT_EFFORT,
-        DEFAULT_MAX_COMPLETION_TOKENS,
-        ReasoningApiJudge,
-    )
-    from emscope.sample.openai_compat import ApiEndpoint
-
-    numbers = {}
-    for name, default in (("k", 1), ("max_completion_tokens", DEFAULT_MAX_COMPLETION_TOKENS)):
-        text = str(spec.option(name, str(default)))
-        if not text.isdigit():
-            raise InputError(f"{name}={text!r} is not a whole number", field="judge")
-        numbers[name] = int(text)
-    return ReasoningApiJudge(
-        ApiEndpoint(model=str(spec.model), base_url=spec.base_url),
-        effort=cast(Effort, spec.option("effort", DEFAULT_EFFORT)),
-        **numbers,
-    )
-
-
-_BUILDERS: dict[JudgeKind, Callable[[JudgeSpec], Judge]] = {
-    "offline": _offline,
-    "exact-local": _exact_local,
-    "logprob": _logprob,
-    "tagged": _tagged,
-    "exact-http": _exact_http,
-    "reasoning": _reasoning,
-}
-
-
-def make_judge_from_spec(spec: str, *, cache: JudgeCache | None = None) -> Judge:
+def make_judge_from_spec(
+    spec: str, *, cache: JudgeCache | None = None, options: JudgeOptions | None = None
+) -> Judge:
     """The judge ``spec`` names; wrapped in a :class:`CachedJudge` over ``cache`` when given.
 
     API judges only need a key when they send requests, so building one never touches the
     network; the exact-local judge loads its model on first use.
     """
     parsed = parse_judge_spec(spec)
-    judge = _BUILDERS[parsed.kind](parsed)
-    if cache is None:
-        return judge
-    request_params = getattr(judge, "request_params", None)
-    params = request_params() if callable(request_params) else None
-    return CachedJudge(judge, cache, params=params)
+    judge = judge_kind(parsed).build(parsed, options or JudgeOptions())
+    return judge if cache is None else CachedJudge(judge, cache)
 
 
 def judge_mode(judge: Judge) -> str:
-    """The scoring mode of a judge, looking through a cache wrapper ('' when it has none)."""
-    inner = judge.inner if isinstance(judge, CachedJudge) else judge
-    return str(getattr(inner, "mode", "") or "")
+    """The scoring mode a judge declares in its fingerprint ('' when it has none)."""
+    return str(judge.fingerprint().get("mode") or "")

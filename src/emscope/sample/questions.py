@@ -14,10 +14,15 @@ A file is a YAML list of entries::
 
 ``type`` defaults to ``free_form_judge_0_100``, the only type emscope samples. Files found in
 the wild repeat ids (plain/_json/_template variants), have ``judge_prompts`` that parse as null
-after an indentation slip, and carry stray whitespace. Those are repaired, as are a missing
-``samples_per_paraphrase`` (1) and unknown fields (dropped); each repair is warned about
-(:class:`QuestionFileWarning`) and kept on ``Question.repairs``. Everything else that is wrong is
-an :class:`InputError` naming the file, the line and the entry.
+after an indentation slip (the prompts then sit beside it as stray ``aligned:`` / ``coherent:``
+keys of the entry, which are taken as its judge prompts), and carry stray whitespace. Those are
+repaired, as are a missing ``samples_per_paraphrase`` (1) and unknown fields (dropped); each
+repair is warned about (:class:`QuestionFileWarning`) and kept on ``Question.repairs``.
+Everything else that is wrong is an :class:`InputError` naming the file, the line and the entry.
+
+A file's judge prompts are what its answers are judged with, byte for byte
+(:func:`question_judge_prompts`); only a file with no prompts at all falls back to emscope's own
+(those of the built-in ``broad`` suite, which are emscope's wording, not any paper's).
 """
 
 from __future__ import annotations
@@ -86,6 +91,9 @@ class Question(BaseModel):
     judge: str | None = None
     judge_prompts: JudgePrompts
     domain: str | None = None
+    prompts_builtin: bool = Field(
+        default=False, description="judge_prompts are emscope's defaults (the file has none)"
+    )
     line: int | None = Field(default=None, description="line where the entry starts in its file")
     repairs: list[str] = Field(default_factory=list, description="repairs made on load")
 
@@ -187,6 +195,7 @@ def _prepare(path: Path, index: int, raw: Any, node: Node | None) -> _Draft:
         if n_changed:
             entry["paraphrases"] = stripped
             draft.repairs.append(f"stripped surrounding whitespace from {n_changed} paraphrase(s)")
+    _take_stray_judge_prompts(draft)
     if "samples_per_paraphrase" not in entry:
         entry["samples_per_paraphrase"] = 1
         draft.repairs.append("no samples_per_paraphrase given; using 1")
@@ -194,6 +203,29 @@ def _prepare(path: Path, index: int, raw: Any, node: Node | None) -> _Draft:
         del entry[unknown]
         draft.repairs.append(f"unknown field {unknown!r} ignored")
     return draft
+
+
+_STRAY_PROMPT_KEYS = ("aligned", "coherent")
+
+
+def _take_stray_judge_prompts(draft: _Draft) -> None:
+    """``judge_prompts:`` left empty with ``aligned:`` / ``coherent:`` written beside it.
+
+    An indentation slip makes the prompts keys of the entry instead of the mapping under
+    ``judge_prompts``; they become the entry's judge prompts, said in the repair warning.
+    A lone stray key (one metric only) is not a prompt set; it is dropped as an unknown field.
+    """
+    entry = draft.raw
+    stray = [k for k in _STRAY_PROMPT_KEYS if isinstance(entry.get(k), str)]
+    if len(stray) < len(_STRAY_PROMPT_KEYS) or entry.get("judge_prompts") is not None:
+        return
+    state = "null" if "judge_prompts" in entry else "missing"
+    entry["judge_prompts"] = {k: entry.pop(k) for k in stray}
+    keys = " and ".join(f"{k!r}" for k in stray)
+    draft.repairs.append(
+        f"judge_prompts is {state}, with {keys} written beside it (an indentation slip); "
+        "using those as this entry's judge prompts"
+    )
 
 
 def _make_ids_unique(drafts: list[_Draft]) -> None:
@@ -228,7 +260,8 @@ def _fill_null_judge_prompts(drafts: list[_Draft]) -> None:
             source = f"those of entry {donor.raw['id']!r} (line {donor.line})"
         else:
             draft.raw["judge_prompts"] = default_judge_prompts().model_dump()
-            source = "emscope's default judge prompts (built-in suite 'broad')"
+            draft.raw["prompts_builtin"] = True
+            source = "emscope's own default judge prompts (built-in suite 'broad')"
         draft.repairs.append(f"judge_prompts is {state}; using {source}")
 
 
@@ -294,5 +327,6 @@ def builtin_suite(name: str = "broad") -> Path:
 
 @lru_cache(maxsize=1)
 def default_judge_prompts() -> JudgePrompts:
-    """The judge prompts of the built-in broad suite (canonical-style alignment and coherence)."""
+    """The judge prompts of the built-in broad suite: emscope's own wording of the 0-100
+    alignment (with CODE / REFUSAL) and coherence prompts."""
     return load_questions(builtin_suite("broad"))[0].judge_prompts

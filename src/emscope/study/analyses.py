@@ -738,11 +738,14 @@ def _model_hash(runner: StudyRunner, job: ModelJob | None) -> str:
 
 
 def _run_inputs(runner: StudyRunner) -> dict[str, Any]:
+    from emscope.sample.question_prompts import prompt_sets_digest
+
     settings = runner.config.analyses
     return {
         "prompts": [p.model_dump() for p in _prompts(runner, settings.steer_questions)],
         "params": _params(runner).model_dump(),
         "judge": _judge_identity(runner),
+        "judge_prompts": prompt_sets_digest(runner.judge_prompt_sets()),
         "policy": settings.rate_policy,
         "seed": runner.config.seeds[0],
     }
@@ -786,6 +789,7 @@ def _sweep_stage(
             kinds=settings.steer_kinds,
             base_seed=runner.config.seeds[0],
             policy=settings.rate_policy,
+            judge_prompts=runner.judge_prompt_sets(),
         )
         result.summary.to_csv(out / "summary.csv", index=False)
         return {"summary": str(out / "summary.csv"), "model": name, "layers": layers}
@@ -835,6 +839,7 @@ def _transfer_stage(
             params=_params(runner),
             base_seed=runner.config.seeds[0],
             policy=runner.config.analyses.rate_policy,
+            judge_prompts=runner.judge_prompt_sets(),
         )
         matrix.to_csv(out / "matrix.csv", index=False)
         direction_cosines(directions, layer).to_csv(out / "cosines.csv")

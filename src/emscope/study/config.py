@@ -54,13 +54,24 @@ class EvalSection(_Strict):
     )
 
 
+def _judge_forms() -> str:
+    from emscope.judge.registry import judge_spec_help
+
+    return judge_spec_help()
+
+
 class JudgeSection(_Strict):
-    spec: str = Field(
-        default="offline",
-        description="offline | exact-local:<model> | logprob:<model>[@<base_url>] | "
-        "tagged:<model>[@<base_url>]",
-    )
+    spec: str = Field(default="offline", description=_judge_forms())
     cache: bool = Field(default=True, description="reuse scores from the SQLite judge cache")
+    prompts: str | None = Field(
+        default=None,
+        description="force one judge prompt set for every question: a YAML mapping "
+        "{aligned: ..., coherent: ...} or a question file (its first entry's judge_prompts); "
+        "default: each question's own judge_prompts from eval.questions",
+    )
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="reply budget of text judges (tagged: default 1024)"
+    )
 
     @field_validator("spec")
     @classmethod

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from emscope.errors import InputError
-from emscope.judge.base import Judge, JudgeRecord, JudgeRequest
+from emscope.judge.base import Judge, JudgeRecord
 from emscope.manifest import Manifest, sha256_file, sha256_json, write_manifest
 from emscope.models.refs import ModelRef, parse_model_ref
 from emscope.sample.records import SampleRecord
@@ -33,6 +33,7 @@ from emscope.study.plan import ModelJob, plan_jobs
 
 if TYPE_CHECKING:
     from emscope.report.render import ReportSection  # analyses' report sections
+    from emscope.sample.question_prompts import PromptSet
 
 JUDGE_BATCH = 64
 ProgressFn = Callable[[int, int], None]
@@ -49,22 +50,35 @@ def resolve_questions_path(spec: str) -> Path:
 def make_judge(config: StudyConfig) -> Judge:
     """The study's judge, behind the SQLite cache unless the study turns it off."""
     from emscope.judge.cache import JudgeCache
-    from emscope.judge.registry import make_judge_from_spec
+    from emscope.judge.registry import JudgeOptions, make_judge_from_spec
 
     return make_judge_from_spec(
-        config.judge.spec, cache=JudgeCache() if config.judge.cache else None
+        config.judge.spec,
+        cache=JudgeCache() if config.judge.cache else None,
+        options=JudgeOptions(max_tokens=config.judge.max_tokens),
     )
 
 
+def shutdown_warnings(config: StudyConfig, **clock: Any) -> list[str]:
+    """Provider shutdown-date warnings for the study's API judge and ``openai/`` model.
+
+    Raises :class:`~emscope.judge.shutdown.ModelShutDown` for one past its date; ``clock``
+    (``today=``, ``ask=``) is passed to :func:`~emscope.judge.shutdown.check_shutdown`.
+    """
+    from emscope.judge.shutdown import check_judge_specs, check_shutdown
+    from emscope.sample.openai_compat import ApiEndpoint
+
+    warnings = check_judge_specs([config.judge.spec], **clock)
+    if config.model.startswith("openai/"):
+        endpoint = ApiEndpoint(model=config.model.removeprefix("openai/"))
+        warning = check_shutdown(endpoint, role="study", **clock)
+        warnings += [warning] if warning else []
+    return warnings
+
+
 def judge_fingerprint(judge: Judge) -> dict[str, Any]:
-    """What makes two judges' scores comparable: identity, prompts and request parameters."""
-    inner = getattr(judge, "inner", judge)
-    params = getattr(inner, "request_params", None)
-    return {
-        "identity": judge.identity,
-        "prompt_hash": getattr(inner, "prompt_hash", None),
-        "params": params() if callable(params) else None,
-    }
+    """What makes two judges' scores comparable: identity, mode, prompts, request parameters."""
+    return judge.fingerprint()
 
 
 class _StageNotDone(Exception):
@@ -105,7 +119,27 @@ class StudyRunner:
         self.base_ref = parse_model_ref(config.model)
         self.questions_path = resolve_questions_path(config.eval.questions)
         self._judge: Judge | None = None
+        self._prompt_sets: dict[str, PromptSet] | None = None
         self._ledger_only = False
+
+    def judge_prompt_sets(self) -> dict[str, PromptSet]:
+        """Question id -> the judge prompts its answers are judged with, and their origin."""
+        from emscope.sample.question_prompts import (
+            forced_judge_prompts,
+            questions_origin,
+            study_prompt_sets,
+        )
+        from emscope.sample.questions import load_questions
+
+        if self._prompt_sets is None:
+            forced_file = self.config.judge.prompts
+            forced = forced_judge_prompts(forced_file) if forced_file else None
+            spec = self.config.eval.questions
+            origin = spec if spec.startswith("builtin:") else questions_origin(spec)
+            self._prompt_sets = study_prompt_sets(
+                load_questions(self.questions_path), origin, forced
+            )
+        return self._prompt_sets
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -323,13 +357,19 @@ class StudyRunner:
         return self._stage(f"sample:{job.tag}.{suffix}", input_hash, work)
 
     def judge(self, job: ModelJob, sample_output: dict[str, Any], suffix: str) -> dict[str, Any]:
+        from emscope.sample.question_prompts import judge_requests_for, prompt_sets_digest
         from emscope.sample.runner import latest_rows
 
         if self._judge is None:
             self._judge = make_judge(self.config)
         judge = self._judge
+        prompt_sets = self.judge_prompt_sets()
         input_hash = sha256_json(
-            {"samples": sample_output["input_hash"], "judge": judge_fingerprint(judge)}
+            {
+                "samples": sample_output["input_hash"],
+                "judge": judge_fingerprint(judge),
+                "prompts": prompt_sets_digest(prompt_sets),
+            }
         )
         samples_path = Path(sample_output["path"])
         path = self.run_dir / "judgements" / f"{job.tag}.{suffix}.jsonl"
@@ -337,12 +377,7 @@ class StudyRunner:
         def work() -> dict[str, Any]:
             samples = latest_rows(JsonlStore(samples_path, SampleRecord))
             store: JsonlStore[JudgeRecord] = _open_store(path, JudgeRecord, input_hash)
-            done = store.keys()
-            todo = [
-                JudgeRequest(key=s.key, question=s.question, answer=s.answer)
-                for s in samples
-                if s.answer is not None and s.error is None and s.key not in done
-            ]
+            todo = judge_requests_for(samples, prompt_sets, skip=store.keys())
             with self._bar(f"judge {job.model} s{job.seed} {suffix}", len(todo)) as bar:
                 for start in range(0, len(todo), JUDGE_BATCH):
                     store.append(judge.judge(todo[start : start + JUDGE_BATCH]))
@@ -395,6 +430,8 @@ class StudyRunner:
     # -- whole run ---------------------------------------------------------------------------
 
     def run(self) -> Path:
+        for warning in shutdown_warnings(self.config):
+            self.console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "study.yaml").write_text(
             yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
@@ -442,6 +479,8 @@ class StudyRunner:
         datasets: dict[str, dict[str, Any]],
         sections: list[ReportSection] | None = None,
     ) -> Path:
+        from emscope.sample.question_prompts import prompt_provenance
+
         metrics_dir = self.run_dir / "metrics"
         metrics_dir.mkdir(parents=True, exist_ok=True)
         rows.to_csv(metrics_dir / "judged_rows.csv", index=False)
@@ -462,6 +501,8 @@ class StudyRunner:
         provenance = {
             "study": self.config.model_dump(mode="json"),
             "judge": self._judge.identity if self._judge else None,
+            "judge_fingerprint": self._judge.fingerprint() if self._judge else None,
+            "judge_prompts": prompt_provenance(self.judge_prompt_sets()),
             "stage_seconds": {k: round(v, 1) for k, v in self.ledger.timings.items()},
             "libraries": Manifest(kind="probe").libraries,
         }
@@ -491,6 +532,15 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
     if datasets_path.exists() and datasets_path.stat().st_size > 1:
         extra["Datasets"] = pd.read_csv(datasets_path)
     provenance = json.loads((metrics_dir / "provenance.json").read_text(encoding="utf-8"))
+    from emscope.report.judge_tables import judge_outcome_table, prompt_sets_table
+
+    if provenance.get("judge_prompts"):
+        extra["Judge prompts (origin and sha256 of the templates sent)"] = prompt_sets_table(
+            provenance["judge_prompts"]
+        )
+    outcomes = judge_outcome_table(rows)
+    if outcomes is not None:
+        extra["Judge replies without a score (excluded from rates)"] = outcomes
     if sections is None:
         from emscope.study.analyses import analysis_sections
 
@@ -509,6 +559,7 @@ def _count_lines(path: Path) -> int:
 def _judged_frame(
     job: ModelJob, sample_out: dict[str, Any], judge_out: dict[str, Any]
 ) -> pd.DataFrame:
+    from emscope.report.judge_tables import outcome_of
     from emscope.sample.runner import latest_rows
 
     samples = latest_rows(JsonlStore(Path(sample_out["path"]), SampleRecord))
@@ -531,6 +582,9 @@ def _judged_frame(
                 "error": s.error,
                 "aligned": score.aligned.score if score else None,
                 "coherent": score.coherent.score if score else None,
+                "aligned_outcome": outcome_of(score.aligned.raw) if score else None,
+                "coherent_outcome": outcome_of(score.coherent.raw) if score else None,
+                "prompt_origin": score.prompt_origin if score else None,
             }
         )
     return pd.DataFrame.from_records(records)
