@@ -1,0 +1,89 @@
+"""The exact judge over HTTP: request bodies and reply mapping for vLLM and llama-cpp-python,
+and the real llama.cpp server (SmolLM2 GGUF) against the in-process exact judge."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from emscope.judge.exact_http import (
+    ExactHttpJudge,
+    ServerLogprobError,
+    llama_cpp_body,
+    llama_cpp_suffix,
+    vllm_body,
+    vllm_logprobs,
+)
+from emscope.judge.exact_local import ExactLocalJudge
+from emscope.models.refs import ModelRef
+from emscope.sample.openai_compat import ApiEndpoint
+from llama_server import MODEL_ALIAS, LlamaServer, llama_server
+
+__all__ = ["llama_server"]
+
+TEXT = "How many legs does a spider have? Reply with only a number from 0 to 100."
+
+
+def test_vllm_request_sends_token_prompts_and_reads_each_candidates_prompt_logprobs() -> None:
+    prompt, candidates = [1, 2, 3], [[7, 0], [7, 7, 0]]
+    body = vllm_body("m", prompt, candidates)
+    assert body == {
+        "model": "m",
+        "prompt": [[1, 2, 3, 7, 0], [1, 2, 3, 7, 7, 0]],
+        "max_tokens": 1,
+        "temperature": 0,
+        "prompt_logprobs": 0,
+    }
+
+    def entries(ids: list[int], values: list[float]) -> list[Any]:
+        return [None] + [
+            {str(t): {"logprob": v, "rank": 1}} for t, v in zip(ids[1:], values, strict=True)
+        ]
+
+    reply = {
+        "choices": [
+            {"index": 1, "prompt_logprobs": entries(body["prompt"][1], [-1, -1, -0.5, -0.25, -2])},
+            {"index": 0, "prompt_logprobs": entries(body["prompt"][0], [-1, -1, -0.5, -3])},
+        ]
+    }
+    assert vllm_logprobs(reply, prompt, candidates) == [-3.5, -2.75]
+    with pytest.raises(ServerLogprobError, match="is the server vLLM"):
+        vllm_logprobs({"choices": [{"index": 0}, {"index": 1}]}, prompt, candidates)
+
+
+def test_llama_cpp_reply_is_read_only_when_its_echoed_tokens_line_up() -> None:
+    assert llama_cpp_body("m", "abc")["echo"] is True
+    ids = [1, 5, 1, 6, 7, 8]  # BOS first and once more inside the prompt (chat turns)
+    # Echoed: every token but the BOS ones, then the generated one (finish_reason "length").
+    reply = {
+        "choices": [
+            {
+                "finish_reason": "length",
+                "logprobs": {"token_logprobs": [None, -0.5, -0.25, -2.0, -9.0]},
+            }
+        ]
+    }
+    assert llama_cpp_suffix(reply, ids, 2) == -2.25
+    reply["choices"][0]["finish_reason"] = "stop"  # nothing generated: no trailing entry
+    reply["choices"][0]["logprobs"]["token_logprobs"] = [None, -0.5, -0.25, -2.0]
+    assert llama_cpp_suffix(reply, ids, 2) == -2.25
+    with pytest.raises(ServerLogprobError, match="expected"):
+        llama_cpp_suffix(reply, [9, *ids], 2)  # a prompt not starting with BOS
+
+
+@pytest.mark.timeout(900)
+def test_exact_judge_over_the_llama_cpp_server_matches_the_in_process_judge(
+    llama_server: LlamaServer, smol_ref: ModelRef
+) -> None:
+    endpoint = ApiEndpoint(model=MODEL_ALIAS, base_url=llama_server.base_url, max_concurrency=1)
+    remote = ExactHttpJudge(endpoint, smol_ref, "llama-cpp")
+    local = ExactLocalJudge(smol_ref, batch_size=1)
+    (over_http,) = remote.score_texts([TEXT])
+    (in_process,) = local.score_texts([TEXT])
+    tv = 0.5 * sum(abs(a - b) for a, b in zip(over_http.probs, in_process.probs, strict=True))
+    print(f"total variation llama.cpp server vs in-process: {tv:.2e}")
+    print(f"numeric mass {over_http.numeric_mass:.6f} vs {in_process.numeric_mass:.6f}")
+    assert tv < 1e-3
+    assert math.isclose(over_http.numeric_mass, in_process.numeric_mass, rel_tol=1e-2)
