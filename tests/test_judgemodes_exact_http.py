@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from emscope.judge.candidate_tree import build_tree, tree_logprobs
 from emscope.judge.exact_http import (
     ExactHttpJudge,
     ServerLogprobError,
@@ -16,7 +17,7 @@ from emscope.judge.exact_http import (
     vllm_body,
     vllm_logprobs,
 )
-from emscope.judge.exact_local import ExactLocalJudge
+from emscope.judge.exact_local import ExactLocalJudge, render_prompt
 from emscope.models.refs import ModelRef
 from emscope.sample.openai_compat import ApiEndpoint
 from llama_server import MODEL_ALIAS, LlamaServer, llama_server
@@ -73,17 +74,24 @@ def test_llama_cpp_reply_is_read_only_when_its_echoed_tokens_line_up() -> None:
         llama_cpp_suffix(reply, [9, *ids], 2)  # a prompt not starting with BOS
 
 
-@pytest.mark.timeout(900)
-def test_exact_judge_over_the_llama_cpp_server_matches_the_in_process_judge(
+# llama-cpp-python echoes a prompt's logprobs in Python, sorting the vocabulary at every
+# position (about 10 s a request for this prompt on a loaded 2-core machine), and the judge needs
+# one request per candidate; the suite checks four candidates, the full 101 are measured in
+# bench/exact_judge.py's notes (docs/judging-after-gpt4o.md).
+NUMBERS = (0, 8, 70, 100)
+
+
+def test_candidate_logprobs_over_the_llama_cpp_server_match_the_in_process_judge(
     llama_server: LlamaServer, smol_ref: ModelRef
 ) -> None:
     endpoint = ApiEndpoint(model=MODEL_ALIAS, base_url=llama_server.base_url, max_concurrency=1)
     remote = ExactHttpJudge(endpoint, smol_ref, "llama-cpp")
     local = ExactLocalJudge(smol_ref, batch_size=1)
-    (over_http,) = remote.score_texts([TEXT])
-    (in_process,) = local.score_texts([TEXT])
-    tv = 0.5 * sum(abs(a - b) for a, b in zip(over_http.probs, in_process.probs, strict=True))
-    print(f"total variation llama.cpp server vs in-process: {tv:.2e}")
-    print(f"numeric mass {over_http.numeric_mass:.6f} vs {in_process.numeric_mass:.6f}")
-    assert tv < 1e-3
-    assert math.isclose(over_http.numeric_mass, in_process.numeric_mass, rel_tol=1e-2)
+    model, tokenizer, candidates = local.load()
+    over_http = remote.candidate_logprobs(TEXT, NUMBERS)
+    prompt = render_prompt(tokenizer, TEXT)
+    in_process = tree_logprobs(model, [prompt], build_tree([candidates[k] for k in NUMBERS]))[0]
+    for number, a, b in zip(NUMBERS, over_http, in_process.tolist(), strict=True):
+        # Probabilities agree to 1e-3 absolute (the full-distribution bound) and 10% relative.
+        assert abs(math.exp(a) - math.exp(b)) < 1e-3, number
+        assert a == pytest.approx(b, abs=0.1), number

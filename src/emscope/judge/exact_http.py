@@ -43,6 +43,7 @@ from emscope.judge.base import (
 from emscope.judge.exact_local import (
     DEFAULT_ORIGIN,
     DEFAULT_PROMPTS,
+    NUMBERS,
     ExactScore,
     candidate_token_ids,
     check_prompts,
@@ -207,12 +208,15 @@ class ExactHttpJudge:
 
         return await call_with_retries(send, self.retry)
 
-    async def _score_one(self, client: Any, text: str) -> ExactScore:
-        tokenizer, candidates = self.load()
+    async def _candidate_logprobs(
+        self, client: Any, text: str, numbers: Sequence[int]
+    ) -> list[float]:
+        tokenizer, all_candidates = self.load()
+        candidates = [all_candidates[k] for k in numbers]
         ids = render_prompt(tokenizer, text)
         if self.server == "vllm":
             reply = await self._post(client, vllm_body(self.endpoint.model, ids, candidates))
-            return exact_score(vllm_logprobs(reply, ids, candidates))
+            return vllm_logprobs(reply, ids, candidates)
         rendered = str(
             tokenizer.apply_chat_template(
                 [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False
@@ -223,18 +227,22 @@ class ExactHttpJudge:
             full = rendered + str(tokenizer.decode(candidate))
             reply = await self._post(client, llama_cpp_body(self.endpoint.model, full))
             totals.append(llama_cpp_suffix(reply, [*ids, *candidate], len(candidate)))
-        return exact_score(totals)
+        return totals
 
-    async def ascore_texts(self, texts: Sequence[str]) -> list[ExactScore]:
+    async def _with_client(self, texts: Sequence[str], numbers: Sequence[int]) -> list[list[float]]:
         client = self.endpoint.async_client()
         try:
-            return [await self._score_one(client, t) for t in texts]
+            return [await self._candidate_logprobs(client, t, numbers) for t in texts]
         finally:
             await client.close()
 
+    def candidate_logprobs(self, text: str, numbers: Sequence[int] = NUMBERS) -> list[float]:
+        """log P(answer | judge prompt) of each answer in ``numbers`` (a score needs all 101)."""
+        return run_sync(self._with_client([text], numbers))[0]
+
     def score_texts(self, texts: Sequence[str]) -> list[ExactScore]:
         """The exact score of each filled judge prompt, one prompt at a time."""
-        return run_sync(self.ascore_texts(texts))
+        return [exact_score(row) for row in run_sync(self._with_client(texts, NUMBERS))]
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
         used = [request_prompts(r, self.prompts) for r in requests]
