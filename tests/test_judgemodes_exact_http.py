@@ -76,8 +76,8 @@ def test_llama_cpp_reply_is_read_only_when_its_echoed_tokens_line_up() -> None:
 
 # llama-cpp-python echoes a prompt's logprobs in Python, sorting the vocabulary at every
 # position (about 10 s a request for this prompt on a loaded 2-core machine), and the judge needs
-# one request per candidate; the suite checks four candidates, the full 101 are measured in
-# bench/exact_judge.py's notes (docs/judging-after-gpt4o.md).
+# one request per candidate; the suite checks four candidates (the full distribution's agreement
+# is in docs/judging-after-gpt4o.md).
 NUMBERS = (0, 8, 70, 100)
 
 
