@@ -196,8 +196,9 @@ def _spec_error(spec: str, problem: str) -> InputError:
 def parse_judge_spec(spec: str) -> JudgeSpec:
     """Parse ``spec``; an InputError names the problem and lists the accepted forms.
 
-    >>> parse_judge_spec("logprob:gpt-4o-2024-08-06@http://127.0.0.1:8000/v1")
-    JudgeSpec(kind='logprob', model='gpt-4o-2024-08-06', base_url='http://127.0.0.1:8000/v1')
+    >>> spec = parse_judge_spec("reasoning:gpt-oss-20b@http://127.0.0.1:8000/v1,effort=low")
+    >>> spec.kind, spec.model, spec.base_url, spec.option("effort")
+    ('reasoning', 'gpt-oss-20b', 'http://127.0.0.1:8000/v1', 'low')
     """
     text = spec.strip()
     name, colon, rest = text.partition(":")
