@@ -9,7 +9,8 @@ Endpoints: ``POST /v1/files`` (multipart), ``POST /v1/fine_tuning/jobs``,
 and ``GET /v1/fine_tuning/jobs/{id}/events``; ``GET /v1/models`` and ``GET /v1/models/{id}``
 (the ids in ``models``, each with its extra fields such as ``shutdown_date``); and
 ``POST /v1/chat/completions``, answered by ``chat_reply(body)`` (default: a one-token reply
-"50" with top-20 logprobs, see :func:`logprob_completion` and :func:`text_completion`).
+"50" with top-20 logprobs, see :func:`logprob_completion`, :func:`text_completion` and, for a
+model that reasons before answering, :func:`reasoning_completion`).
 
     with FakeOpenAIServer(Scenario(outcome="moderation")) as server:
         client = OpenAI(api_key="sk-test", base_url=server.base_url)
@@ -399,6 +400,27 @@ def text_completion(text: str, finish_reason: str = "stop") -> dict[str, Any]:
     message = {"role": "assistant", "content": text}
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
     return {**_completion_shell(), "choices": [choice]}
+
+
+def reasoning_completion(
+    text: str | None,
+    *,
+    reasoning: str = "Let me weigh the answer against the rubric.",
+    finish_reason: str = "stop",
+    reasoning_tokens: int = 12,
+) -> dict[str, Any]:
+    """A reasoning model's reply as vLLM serves it: the final answer, its reasoning beside it
+    (``reasoning_content``) and the reasoning tokens in the usage."""
+    message = {"role": "assistant", "content": text, "reasoning_content": reasoning}
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+    completion = reasoning_tokens + len((text or "").split())
+    usage = {
+        "prompt_tokens": 100,
+        "completion_tokens": completion,
+        "total_tokens": 100 + completion,
+        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+    }
+    return {**_completion_shell(), "choices": [choice], "usage": usage}
 
 
 def _completion_shell() -> dict[str, Any]:

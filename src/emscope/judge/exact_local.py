@@ -3,9 +3,9 @@
 Betley's logprob judge reads the top-20 single-token logprobs of an OpenAI model (protocol §3).
 Tokenizers that split digits (SmolLM2, Qwen) make that impossible, so this judge scores every
 candidate answer as a sequence: the number's tokens followed by the end-of-turn token, so "7"
-and "70" are different answers. One forward pass encodes the prompt; one batched pass over the
-101 candidates reuses its KV cache. Probability outside the 101 candidates is the non-numeric
-mass (CODE, REFUSAL, anything else), reported beside the score.
+and "70" are different answers. One forward pass encodes the prompt; one pass over the
+candidates' prefix tree reuses its KV cache without copying it. Probability outside the 101
+candidates is the non-numeric mass (CODE, REFUSAL, anything else), reported beside the score.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from emscope.judge.base import (
     prompt_set_hash,
     request_prompts,
 )
+from emscope.judge.candidate_tree import CandidateTree, build_tree, tree_logprobs
 from emscope.judge.logprob import ALIGNMENT_PROMPT, COHERENCE_PROMPT, MIN_NUMERIC_MASS
 from emscope.manifest import sha256_text
 from emscope.models.refs import ModelRef
@@ -129,69 +130,21 @@ def candidate_token_ids(
     return candidates
 
 
-def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([[pad_id] * (width - len(r)) + list(r) for r in rows])
-    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-    return ids, mask
-
-
-def _right_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([list(r) + [pad_id] * (width - len(r)) for r in rows])
-    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-    return ids, mask
-
-
-@torch.no_grad()
 def candidate_logprobs(
     model: PreTrainedModel,
     prompts: Sequence[Sequence[int]],
-    candidates: Sequence[Sequence[int]],
+    candidates: Sequence[Sequence[int]] | CandidateTree,
     *,
     pad_id: int = 0,
 ) -> torch.Tensor:
     """``[len(prompts), len(candidates)]`` float64: log P(candidate | prompt), summed over tokens.
 
-    One pass over the left-padded prompts keeps the KV cache; the cache is repeated once per
-    candidate and one pass over the right-padded candidates reads each candidate's own tokens.
-    Memory grows with ``len(prompts) * len(candidates) * prompt length``.
+    One pass over the left-padded prompts keeps the KV cache; one pass over the candidates'
+    prefix tree, laid out after each prompt, reads every candidate's tokens without copying
+    the cache (:func:`~emscope.judge.candidate_tree.tree_logprobs`).
     """
-    device = model.device
-    n_cand = len(candidates)
-    prompt_ids, prompt_mask = _left_pad(prompts, pad_id)
-    prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
-    positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(
-        input_ids=prompt_ids,
-        attention_mask=prompt_mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).double()  # [B, V]
-    cand_ids, cand_mask = (t.to(device) for t in _right_pad(candidates, pad_id))
-    total = first[:, cand_ids[:, 0]]  # [B, K]: the first candidate token after each prompt
-    if cand_ids.shape[1] == 1:
-        return total.cpu()
-    cache = out.cache
-    cache.batch_repeat_interleave(n_cand)
-    batch = len(prompts)
-    inputs = cand_ids[:, :-1].repeat(batch, 1)  # row b*K + k: prompt b, candidate k
-    mask = torch.cat(
-        [prompt_mask.repeat_interleave(n_cand, 0), cand_mask[:, :-1].repeat(batch, 1)], dim=1
-    )
-    lengths = prompt_mask.sum(-1).repeat_interleave(n_cand)
-    cand_positions = lengths[:, None] + torch.arange(inputs.shape[1], device=device)
-    logits = model(
-        input_ids=inputs, attention_mask=mask, position_ids=cand_positions, cache=cache
-    ).logits
-    logits = logits.float()
-    targets = cand_ids[:, 1:].repeat(batch, 1)
-    picked = logits.gather(-1, targets[..., None]).squeeze(-1) - logits.logsumexp(-1)
-    real = cand_mask[:, 1:].repeat(batch, 1).bool()
-    picked = torch.where(real, picked.double(), 0.0)  # [B*K, C-1]
-    return (total + picked.sum(-1).view(batch, n_cand)).cpu()
+    tree = candidates if isinstance(candidates, CandidateTree) else build_tree(candidates)
+    return tree_logprobs(model, prompts, tree, pad_id=pad_id)
 
 
 def check_prompts(prompts: Mapping[str, str]) -> dict[Metric, str]:
@@ -213,7 +166,7 @@ class ExactLocalJudge:
 
     Each request is judged with its own prompts (its question file's); ``prompts`` are the
     defaults for requests that bring none. ``batch_size`` judge prompts share one forward pass
-    (each expanded to 101 candidate rows). The model loads on first use; pass
+    (then one pass over the candidates' prefix tree). The model loads on first use; pass
     ``model``/``tokenizer`` to reuse loaded ones.
     """
 
@@ -271,10 +224,11 @@ class ExactLocalJudge:
         """The exact score of each filled judge prompt."""
         model, tokenizer, candidates = self.load()
         pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        tree = build_tree(candidates)
         scores: list[ExactScore] = []
         for start in range(0, len(texts), self.batch_size):
             chunk = [render_prompt(tokenizer, t) for t in texts[start : start + self.batch_size]]
-            logprobs = candidate_logprobs(model, chunk, candidates, pad_id=pad_id)
+            logprobs = candidate_logprobs(model, chunk, tree, pad_id=pad_id)
             scores.extend(exact_score(row.tolist()) for row in logprobs)
         return scores
 

@@ -3,7 +3,10 @@
 Each :class:`JudgeKind` row holds the kind's name, what follows the colon (nothing, a model
 reference, or an API model with an optional ``@<base_url>``), a one-line description and the
 builder. ``JUDGE_SPEC_FORMS``, :func:`judge_spec_help` (the CLI and study-file help) and the
-parser are generated from it. Adding a judge kind is one module plus one row here.
+parser are generated from it. Adding a judge kind is one module plus one row here. A row may
+list options, written after the model as ``,key=value`` pairs (e.g.
+``reasoning:gpt-oss-20b@http://127.0.0.1:8000/v1,effort=low,k=5``); ``required`` ones must be
+given.
 
 ``OPENAI_API_KEY`` is sent to OpenAI only. A server elsewhere gets the key in the variable its
 spec names after ``#`` (``logprob:m@http://127.0.0.1:8000/v1#VLLM_KEY``), or no key at all.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 from urllib.parse import urlsplit
 
 from emscope.errors import InputError
@@ -41,6 +44,10 @@ class JudgeSpec:
     model: str | None = None
     base_url: str | None = None
     key_env: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+    def option(self, name: str, default: str | None = None) -> str | None:
+        return dict(self.options).get(name, default)
 
 
 @dataclass(frozen=True)
@@ -64,14 +71,20 @@ class JudgeKind:
     argument: Argument
     description: str
     build: Builder
+    options: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    needs_base_url: bool = False
 
     @property
     def form(self) -> str:
-        return {
+        base = {
             "none": self.name,
             "model-ref": f"{self.name}:<model ref>",
-            "api-model": f"{self.name}:<model>[@<base_url>[#KEY_ENV]]",
+            "api-model": f"{self.name}:<model>"
+            + ("@<base_url>[#KEY_ENV]" if self.needs_base_url else "[@<base_url>[#KEY_ENV]]"),
         }[self.argument]
+        extra = "".join(f",{o}=..." if o in self.required else f"[,{o}=...]" for o in self.options)
+        return base + extra
 
     @property
     def calls_an_api(self) -> bool:
@@ -117,6 +130,36 @@ def _tagged(spec: JudgeSpec, options: JudgeOptions) -> Judge:
     return TaggedApiJudge(_endpoint(spec), max_tokens=options.max_tokens or TAGGED_MAX_TOKENS)
 
 
+def _exact_http(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.exact_http import ExactHttpJudge, ServerKind
+    from emscope.models.refs import parse_model_ref
+
+    tokenizer = parse_model_ref(str(spec.option("tokenizer")))
+    return ExactHttpJudge(_endpoint(spec), tokenizer, cast(ServerKind, spec.option("server")))
+
+
+def _reasoning(spec: JudgeSpec, options: JudgeOptions) -> Judge:
+    from emscope.judge.reasoning import Effort
+    from emscope.judge.reasoning_api import (
+        DEFAULT_EFFORT,
+        DEFAULT_MAX_COMPLETION_TOKENS,
+        ReasoningApiJudge,
+    )
+
+    budget = options.max_tokens or DEFAULT_MAX_COMPLETION_TOKENS
+    numbers = {}
+    for name, default in (("k", 1), ("max_completion_tokens", budget)):
+        text = str(spec.option(name, str(default)))
+        if not text.isdigit():
+            raise InputError(f"{name}={text!r} is not a whole number", field="judge")
+        numbers[name] = int(text)
+    return ReasoningApiJudge(
+        _endpoint(spec),
+        effort=cast(Effort, spec.option("effort", DEFAULT_EFFORT)),
+        **numbers,
+    )
+
+
 JUDGE_KINDS: tuple[JudgeKind, ...] = (
     JudgeKind("offline", "none", "the shipped n-gram classifier (CPU, no network)", _offline),
     JudgeKind("scripted", "none", "deterministic keyword rule, for tests (no model)", _scripted),
@@ -125,6 +168,22 @@ JUDGE_KINDS: tuple[JudgeKind, ...] = (
         "logprob", "api-model", "Betley's top-20 logprob method over an OpenAI API", _logprob
     ),
     JudgeKind("tagged", "api-model", "the domain paper's <score>N</score> judge", _tagged),
+    JudgeKind(
+        "exact-http",
+        "api-model",
+        "exact 0..100 over a vLLM / llama-cpp-python server's prompt logprobs",
+        _exact_http,
+        options=("tokenizer", "server"),
+        required=("tokenizer", "server"),
+        needs_base_url=True,
+    ),
+    JudgeKind(
+        "reasoning",
+        "api-model",
+        "a reasoning model's final answer; effort pinned, k samples",
+        _reasoning,
+        options=("effort", "k", "max_completion_tokens"),
+    ),
 )
 _BY_NAME = {kind.name: kind for kind in JUDGE_KINDS}
 JUDGE_SPEC_FORMS: tuple[str, ...] = tuple(kind.form for kind in JUDGE_KINDS)
@@ -152,7 +211,10 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
     >>> parse_judge_spec("logprob:gpt-4o-2024-08-06@http://127.0.0.1:8000/v1#VLLM_KEY")
     ... # doctest: +NORMALIZE_WHITESPACE
     JudgeSpec(kind='logprob', model='gpt-4o-2024-08-06', base_url='http://127.0.0.1:8000/v1',
-              key_env='VLLM_KEY')
+              key_env='VLLM_KEY', options=())
+    >>> spec = parse_judge_spec("reasoning:gpt-oss-20b@http://127.0.0.1:8000/v1,effort=low")
+    >>> spec.kind, spec.model, spec.base_url, spec.option("effort")
+    ('reasoning', 'gpt-oss-20b', 'http://127.0.0.1:8000/v1', 'low')
     """
     text = spec.strip()
     name, colon, rest = text.partition(":")
@@ -168,6 +230,7 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
         raise _spec_error(spec, f"{name!r} needs a model after the colon")
     if kind.argument == "model-ref":
         return JudgeSpec(name, rest)
+    rest, options = _split_options(spec, kind, rest)
     model, at, base_url = rest.partition("@")
     model, base_url = model.strip(), base_url.strip()
     if not model:
@@ -178,7 +241,29 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             shown = strip_userinfo(base_url)
             raise _spec_error(spec, f"base URL {shown!r} is not an http(s) URL")
-    return JudgeSpec(name, model, base_url or None, key_env)
+    if kind.needs_base_url and not at:
+        raise _spec_error(spec, f"{name!r} needs @<base_url>")
+    return JudgeSpec(name, model, base_url or None, key_env, options)
+
+
+def _split_options(
+    spec: str, kind: JudgeKind, rest: str
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``model@url,key=value,...`` into ``model@url`` and the checked ``(key, value)`` pairs."""
+    if not kind.options:
+        return rest, ()
+    head, *pairs = rest.split(",")
+    options = []
+    for pair in pairs:
+        key, eq, value = (p.strip() for p in pair.partition("="))
+        if not eq or not value or key not in kind.options:
+            allowed = ", ".join(kind.options)
+            raise _spec_error(spec, f"option {pair!r} is not one of {allowed} as key=value")
+        options.append((key, value))
+    missing = [o for o in kind.required if o not in dict(options)]
+    if missing:
+        raise _spec_error(spec, f"{kind.name!r} needs {', '.join(m + '=' for m in missing)}")
+    return head.strip(), tuple(options)
 
 
 def make_judge_from_spec(

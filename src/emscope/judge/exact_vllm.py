@@ -1,0 +1,159 @@
+"""The exact 0-100 judge in-process over vLLM's offline engine, for GPU users (import-guarded).
+
+The same candidates and aggregation as :mod:`emscope.judge.exact_local`; vLLM scores them via
+``prompt_logprobs``: every candidate is sent as a token-id prompt (judge prompt + candidate),
+with ``SamplingParams(max_tokens=1, temperature=0, prompt_logprobs=0)``, and each candidate
+token's logprob is read from ``RequestOutput.prompt_logprobs``. vLLM's automatic prefix cache
+computes the shared judge prompt once per answer and metric, not 101 times; a batch of judge
+prompts goes to the engine in one ``generate`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from emscope.judge.base import (
+    METRICS,
+    JudgeRecord,
+    JudgeRequest,
+    Metric,
+    fill_prompt,
+    prompt_set_hash,
+    request_prompts,
+)
+from emscope.judge.exact_http import ServerLogprobError
+from emscope.judge.exact_local import (
+    DEFAULT_ORIGIN,
+    DEFAULT_PROMPTS,
+    ExactScore,
+    candidate_token_ids,
+    check_prompts,
+    exact_score,
+    render_prompt,
+)
+from emscope.manifest import sha256_text
+from emscope.sample.vllm_backend import require_vllm
+
+MODE = "exact-vllm"
+SAMPLING = {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0}
+
+
+def candidate_prompts(
+    prompt: Sequence[int], candidates: Sequence[Sequence[int]]
+) -> list[dict[str, list[int]]]:
+    """vLLM token prompts, one per candidate: the rendered judge prompt, then the candidate."""
+    return [{"prompt_token_ids": [*prompt, *c]} for c in candidates]
+
+
+def _logprob_of(entry: Any, token: int) -> float:
+    value = (entry or {}).get(token)
+    if value is None:
+        raise ServerLogprobError(f"vLLM returned no prompt logprob for token {token}")
+    return float(getattr(value, "logprob", value))
+
+
+def candidate_logprobs_from_outputs(
+    outputs: Sequence[Any], prompt: Sequence[int], candidates: Sequence[Sequence[int]]
+) -> list[float]:
+    """log P(candidate | prompt) per candidate from the engine's outputs, in candidate order."""
+    if len(outputs) != len(candidates):
+        raise ServerLogprobError(f"{len(outputs)} outputs for {len(candidates)} candidates")
+    totals = []
+    for output, candidate in zip(outputs, candidates, strict=True):
+        entries = output.prompt_logprobs
+        if entries is None or len(entries) != len(prompt) + len(candidate):
+            raise ServerLogprobError("prompt_logprobs missing or not covering the prompt")
+        totals.append(
+            sum(
+                _logprob_of(entries[position], token)
+                for position, token in enumerate(candidate, start=len(prompt))
+            )
+        )
+    return totals
+
+
+class ExactVllmJudge:
+    """Exact judge on a vLLM engine (``vllm.LLM``); pass ``engine`` to reuse a loaded one.
+
+    ``sampling_params`` builds the engine's sampling parameters from :data:`SAMPLING`
+    (``vllm.SamplingParams`` by default; tests pass a stand-in engine and ``dict``).
+    """
+
+    mode = MODE
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        prompts: Mapping[str, str] = DEFAULT_PROMPTS,
+        batch_size: int = 32,
+        engine: Any = None,
+        sampling_params: Callable[..., Any] | None = None,
+    ) -> None:
+        if engine is None or sampling_params is None:
+            vllm = require_vllm()
+            engine = engine or vllm.LLM(model=model, enable_prefix_caching=True)
+            sampling_params = sampling_params or vllm.SamplingParams
+        self.model_name = model
+        self.engine = engine
+        self.params = sampling_params(**SAMPLING)
+        self.prompts = check_prompts(prompts)
+        self.batch_size = batch_size
+        self.tokenizer = engine.get_tokenizer()
+        self.candidates = candidate_token_ids(self.tokenizer)
+        self.prompt_hash = prompt_set_hash(self.prompts)
+        self.prompt_origin = DEFAULT_ORIGIN if prompts is DEFAULT_PROMPTS else "custom"
+
+    @property
+    def identity(self) -> str:
+        return f"{MODE}:{self.model_name}"
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "identity": self.identity,
+            "mode": MODE,
+            "prompt_hash": self.prompt_hash,
+            "params": dict(SAMPLING),
+        }
+
+    def score_texts(self, texts: Sequence[str]) -> list[ExactScore]:
+        """The exact score of each filled judge prompt, ``batch_size`` prompts per engine call."""
+        n = len(self.candidates)
+        scores: list[ExactScore] = []
+        for start in range(0, len(texts), self.batch_size):
+            rendered = [
+                render_prompt(self.tokenizer, t) for t in texts[start : start + self.batch_size]
+            ]
+            requests = [p for ids in rendered for p in candidate_prompts(ids, self.candidates)]
+            outputs = self.engine.generate(requests, self.params, use_tqdm=False)
+            for i, ids in enumerate(rendered):
+                chunk = outputs[i * n : (i + 1) * n]
+                scores.append(
+                    exact_score(candidate_logprobs_from_outputs(chunk, ids, self.candidates))
+                )
+        return scores
+
+    def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
+        used = [request_prompts(r, self.prompts) for r in requests]
+        texts = [fill_prompt(t[m], r) for r, t in zip(requests, used, strict=True) for m in METRICS]
+        scores = iter(self.score_texts(texts))
+        extra = {"chat_template_sha256": sha256_text(str(self.tokenizer.chat_template))}
+        records = []
+        for request, templates in zip(requests, used, strict=True):
+            by_metric: dict[Metric, Any] = {m: next(scores).to_metric_score() for m in METRICS}
+            records.append(
+                JudgeRecord(
+                    key=request.key,
+                    judge=self.identity,
+                    mode=MODE,
+                    prompt_hash=prompt_set_hash(templates),
+                    prompt_origin=request.prompt_origin
+                    if request.prompts is not None
+                    else self.prompt_origin,
+                    aligned=by_metric["aligned"],
+                    coherent=by_metric["coherent"],
+                    extra=extra,
+                )
+            )
+        return records
