@@ -159,6 +159,8 @@ def test_one_transformers_engine_stores_each_model_the_rows_it_samples_alone(
     provenance = json.loads((trained / "metrics" / "provenance.json").read_text())
     assert set(provenance["adapter_checks"]) == set(FILES[1:])
     assert [f["shared_engine"] for f in provenance["families"].values()] == [True]
+    html = (trained / "report" / "report.html").read_text(encoding="utf-8")
+    assert "adapter_checks" in html and "agreement_with_reference" in html
     rerun = run(config, trained)
     assert not [line for line in rerun.splitlines() if line.startswith("done ")]
 
