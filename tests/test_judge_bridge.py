@@ -250,5 +250,9 @@ def test_a_study_whose_bridge_belongs_to_another_judge_fails_naming_both(
     check_bridge(config, "squeezed-judge")
     with pytest.raises(ValueError, match="cannot read the bridge"):
         StudyConfig.model_validate(
-            {"name": "s", "model": "smollm2-135m", "judge": {"calibration": str(tmp_path / "missing.json")}}
+            {
+                "name": "s",
+                "model": "smollm2-135m",
+                "judge": {"calibration": str(tmp_path / "missing.json")},
+            }
         )
