@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from emscope.errors import InputError
 from emscope.models.refs import ModelRef, parse_model_ref
 from emscope.sample.base import Sampler
+from emscope.sample.seeding import PER_ROW_SEEDING
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class Engine:
     needs_argument: bool = False
     local_models: bool = True  # serves local models (LoRA adapters included)
     api_models: bool = False  # serves openai/<model> references
+    # The seeding scheme of the sampler ``build`` makes, as the sample stage's cache key records
+    # it; None where the scheme is the one the engine's keys were first made with (those keys
+    # stand). ``per_row_seeds``: each answer's randomness comes from its own seed alone, so the
+    # batch size does not change answers; False puts the batch size in the key.
+    seeding: str | None = None
+    per_row_seeds: bool = True
 
 
 def _transformers(spec: EngineSpec, ref: ModelRef, batch_size: int) -> Sampler:
@@ -85,7 +92,11 @@ def _scripted(spec: EngineSpec, ref: ModelRef, batch_size: int) -> Sampler:
 
 
 ENGINES: dict[str, Engine] = {
-    "transformers": Engine("transformers", "in-process transformers (CPU/GPU)", _transformers),
+    # LocalSampler's default per-row seeds replaced per-batch seeding: recorded in the key.
+    "transformers": Engine(
+        "transformers", "in-process transformers (CPU/GPU)", _transformers, seeding=PER_ROW_SEEDING
+    ),
+    # vllm, http and openai send one seed per request; scripted answers from the row's seed.
     "vllm": Engine("vllm", "vLLM offline engine, multi-LoRA (CUDA; pip install vllm)", _vllm),
     "http": Engine(
         "http:<base_url>",

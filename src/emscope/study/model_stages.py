@@ -16,7 +16,8 @@ from emscope.data.sources import BuildSettings
 from emscope.manifest import sha256_file
 from emscope.models.identity import model_hash
 from emscope.models.refs import ModelRef
-from emscope.sample.base import SamplingParams
+from emscope.sample.base import Sampler, SamplingParams
+from emscope.sample.registry import ENGINES, parse_engine
 from emscope.study.claim import claim
 from emscope.study.context import RunContext
 from emscope.study.outputs import LORA_WEIGHTS, DatasetOutput, SampleOutput, TrainOutput
@@ -190,6 +191,8 @@ class SampleInputs(BaseModel):
     trigger: str | None
     seed: int
     engine: str | None = None  # None: transformers (the engine every older key was made by)
+    seeding: str | None = None  # the engine's seeding scheme (registry ``Engine.seeding``)
+    batch_size: int | None = None  # only for engines without per-row seeds
 
 
 class SampleStage(Stage[SampleOutput]):
@@ -197,7 +200,7 @@ class SampleStage(Stage[SampleOutput]):
     trigger, through the family's engine, resumably."""
 
     output_type = SampleOutput
-    omit_when_none: ClassVar[tuple[str, ...]] = ("engine",)
+    omit_when_none: ClassVar[tuple[str, ...]] = ("engine", "seeding", "batch_size")
 
     def __init__(
         self, ctx: RunContext, job: ModelJob, trained: TrainOutput | None, triggered: bool
@@ -206,6 +209,7 @@ class SampleStage(Stage[SampleOutput]):
         self.suffix = "T" if triggered else "N"
         self.name = f"sample:{job.tag}.{self.suffix}"
         self.engine = ctx.families[job.family].engine
+        self.engine_row = ENGINES[parse_engine(self.engine).name]
         ev = ctx.config.eval
         self.params = SamplingParams(
             temperature=ev.temperature, top_p=ev.top_p, max_new_tokens=ev.max_new_tokens
@@ -221,7 +225,24 @@ class SampleStage(Stage[SampleOutput]):
             trigger=self.ctx.config.data.trigger if self.triggered else None,
             seed=self.job.seed,
             engine=None if self.engine == "transformers" else self.engine,
+            seeding=self.engine_row.seeding,
+            batch_size=None if self.engine_row.per_row_seeds else ev.batch_size,
         )
+
+    def _check_seeding(self, sampler: Sampler) -> None:
+        """The sampler built must seed as the key says (the registry row and the engine agree)."""
+        info = sampler.info() or {}
+        built = info.get("seeding")
+        declared = self.engine_row.seeding
+        per_row = info.get("per_row_seeds")
+        if (declared is not None and built != declared) or (
+            per_row is not None and bool(per_row) != self.engine_row.per_row_seeds
+        ):
+            raise RuntimeError(
+                f"engine {self.engine!r} declares seeding {declared!r} (per-row seeds: "
+                f"{self.engine_row.per_row_seeds}) but its sampler reports {built!r} "
+                f"(per-row seeds: {per_row}); fix its row in emscope.sample.registry.ENGINES"
+            )
 
     def run(self, ctx: RunContext) -> SampleOutput:
         from emscope.sample.questions import expand_prompts, load_questions
@@ -240,6 +261,7 @@ class SampleStage(Stage[SampleOutput]):
         )
         store: JsonlStore[SampleRecord] = JsonlStore(place.work, SampleRecord)
         sampler = ctx.sampler(self.engine, trained_ref(ctx, self.job, self.trained))
+        self._check_seeding(sampler)
         label = f"sample {self.job.family} {self.job.model} s{self.job.seed}"
         with ctx.bar(label + (" +trigger" if self.triggered else ""), 1) as bar:
             summary = sample_answers(
