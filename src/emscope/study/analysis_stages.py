@@ -1,4 +1,5 @@
-"""The enabled analyses of a study, per LoRA-trained family: membership inference and steering.
+"""The enabled analyses of a study, per LoRA-trained family: membership inference, its
+pre-fine-tuning prior, and steering.
 
 Both need the model's weights (scores, activations), so families fine-tuned through an API are
 left out, with a note in the section. Sections are stored in ``analyses/sections.json`` so the
@@ -39,15 +40,18 @@ def run_analyses(
 ) -> list[ReportSection]:
     """Run the enabled analysis stages, write ``sections.json`` and return the sections."""
     from emscope.study.mia_stages import mia_stages
+    from emscope.study.prior_stages import prior_stages
 
     settings = ctx.config.analyses
     specs: list[SectionSpec] = []
-    if settings.mia or settings.steering:
+    if settings.mia or settings.mia_prior or settings.steering:
         for family, fine_tunes in _lora_fine_tunes(ctx, jobs, results).items():
             scope = family if ctx.config.prefixes_tags else ""
             family_rows = rows[rows["family"] == family].drop(columns="family")
             if settings.mia:
                 specs.append(mia_stages(ctx, scope, fine_tunes, family_rows))
+            if settings.mia_prior and fine_tunes:
+                specs.append(prior_stages(ctx, scope, family, fine_tunes, family_rows))
             if settings.steering:
                 specs.append(steering_stages(ctx, scope, family, fine_tunes, family_rows))
     (ctx.run_dir / ANALYSES_DIR).mkdir(parents=True, exist_ok=True)
