@@ -49,6 +49,11 @@ class AnalysesSection(BaseModel):
     steer_max_new_tokens: int | None = Field(
         default=None, ge=1, description="answer length when steering (default: eval's)"
     )
+    transfer_training_directions: bool = Field(
+        default=False,
+        description="also transfer directions built from training answers (the fallback when "
+        "a model has too few judged answers: a content direction); always labelled",
+    )
     transfer_scale: float | None = Field(
         default=None, description="scale of the transfer matrix (default: the largest scale)"
     )
