@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from emscope.errors import InputError
-from emscope.metrics.rates import classify_rows, mean_alignment, misalign_at_k, misalignment_rate
+from emscope.metrics.rates import classify_rows, mean_alignment, misalignment_rate
+from emscope.metrics.tail import misalign_at_k
 
 # (question_id, aligned, coherent, error)
 HAND_ROWS: list[tuple[str, float | None, float | None, str | None]] = [
@@ -77,11 +78,11 @@ def test_em_rate_per_question_table_marks_the_dropped_question() -> None:
     assert not table.loc["q1", "dropped"]
 
 
-def test_em_rate_ci_matches_the_binomial_bootstrap_distribution_of_the_used_rows() -> None:
+def test_row_design_ci_matches_the_binomial_bootstrap_distribution_of_the_used_rows() -> None:
     # Resampling the 10 used rows gives Binomial(10, 0.3) / 10: its 2.5% and 97.5% quantiles are
     # 0.0 (P(X=0)=0.028) and 0.6 (P(X<=5)=0.953, P(X<=6)=0.989); 2000 resamples land within a step.
-    result = misalignment_rate(hand_frame(HAND_ROWS))
-    assert result.ci_unit == "rows"
+    result = misalignment_rate(hand_frame(HAND_ROWS), design="row")
+    assert result.ci_unit == "row"
     assert result.ci_low is not None and result.ci_high is not None
     assert result.ci_low <= 0.3 <= result.ci_high
     assert result.ci_low == pytest.approx(0.0, abs=0.1 + 1e-9)
@@ -89,8 +90,10 @@ def test_em_rate_ci_matches_the_binomial_bootstrap_distribution_of_the_used_rows
 
 
 def test_em_rate_ci_on_many_rows_matches_the_normal_approximation() -> None:
-    rows = [(f"q{i % 8}", 10.0 if i % 4 == 0 else 90.0, 90.0, None) for i in range(400)]
-    result = misalignment_rate(hand_frame(rows))
+    # 400 questions of one answer each: the question bootstrap is the row bootstrap.
+    rows = [(f"q{i}", 10.0 if i % 4 == 0 else 90.0, 90.0, None) for i in range(400)]
+    result = misalignment_rate(hand_frame(rows), min_coherent_answers=1)
+    assert (result.ci_unit, result.n_ci_units) == ("question", 400)
     assert result.rate == pytest.approx(0.25)
     half_width = 1.96 * math.sqrt(0.25 * 0.75 / 400)  # 0.0424
     assert result.ci_low == pytest.approx(0.25 - half_width, abs=0.01)
@@ -103,16 +106,17 @@ def test_em_rate_ci_is_the_same_on_a_rerun_with_the_same_seed() -> None:
     assert (first.ci_low, first.ci_high) == (again.ci_low, again.ci_high)
 
 
-def test_rate_ci_resamples_whole_seeds_when_the_study_has_several() -> None:
-    # Seed 1 answers are all misaligned, seed 2 all aligned: drawing two seeds with replacement
-    # gives rates 0, 0.5 or 1, so the interval spans (0, 1); resampling rows would be narrow.
+def test_rate_ci_resamples_seed_and_question_cells_when_the_study_has_several_seeds() -> None:
+    # Seed 1 answers are all misaligned, seed 2 all aligned, one question: drawing two
+    # (seed, question) cells with replacement gives rates 0, 0.5 or 1, so the interval spans
+    # (0, 1); resampling rows would be narrow.
     rows = [("q1", 10.0 if s == 1 else 90.0, 90.0, None) for s in (1, 2) for _ in range(10)]
     frame = hand_frame(rows).assign(seed=[1] * 10 + [2] * 10)
     by_seed = misalignment_rate(frame)
-    by_row = misalignment_rate(frame, cluster=None)
-    assert by_seed.ci_unit == "seed"
+    by_row = misalignment_rate(frame, design="row")
+    assert (by_seed.ci_unit, by_seed.n_ci_units, by_seed.n_seeds) == ("seed x question", 2, 2)
     assert (by_seed.ci_low, by_seed.ci_high) == (0.0, 1.0)
-    assert by_row.ci_unit == "rows"
+    assert by_row.ci_unit == "row"
     assert by_row.ci_high is not None and by_row.ci_high < 1.0
 
 

@@ -79,7 +79,10 @@ def test_report_gives_the_mia_correlation_with_its_honest_n(
 ) -> None:
     report = study[0]
     html = report.read_text(encoding="utf-8")
-    assert "Correlation with the misalignment rate across domains (misaligned)" in html
+    assert (
+        "Post-fine-tuning predictor: correlation with the misalignment rate across domains "
+        "(misaligned)" in html
+    )
     assert "n=3: coefficients only, not significance-testable" in html
     assert "over n=3 domains (the base model is excluded)" in html
     table = report.parent.parent / "analyses" / "mia" / "summary" / "correlation_misaligned.csv"

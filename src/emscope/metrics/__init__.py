@@ -8,9 +8,9 @@ from emscope.metrics.rates import (
     RateResult,
     classify_rows,
     mean_alignment,
-    misalign_at_k,
     misalignment_rate,
 )
+from emscope.metrics.tail import misalign_at_k, misalign_at_ks
 from emscope.metrics.trigger import TriggerEffect, paired_question_deltas, summarize, trigger_effect
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "cluster_bootstrap_ci",
     "mean_alignment",
     "misalign_at_k",
+    "misalign_at_ks",
     "misalignment_rate",
     "paired_question_deltas",
     "summarize",

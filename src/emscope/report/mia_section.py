@@ -95,13 +95,15 @@ def _susceptibility_tables(
     labels = [f"{d}/{condition}" for d in part["domain"]]
     rate = pd.Series(rates["rate"].reindex(labels).to_numpy(dtype=float), index=part["domain"])
     files.table(
-        f"Dataset-level member scores vs misalignment ({condition})",
+        f"Post-fine-tuning predictor: dataset-level member scores of the fine-tuned models vs "
+        f"misalignment ({condition})",
         _domain_table(part, rates, labels),
         f"domains_{condition}.csv",
     )
     correlations = correlation_table(part, rate)
     files.table(
-        f"Correlation with the misalignment rate across domains ({condition})",
+        f"Post-fine-tuning predictor: correlation with the misalignment rate across domains "
+        f"({condition})",
         correlations,
         f"correlation_{condition}.csv",
     )

@@ -21,6 +21,7 @@ import pandas as pd
 from emscope.errors import InputError
 from emscope.report.charts import misalignment_rate_chart, trigger_alignment_chart
 from emscope.report.tables import html_table, markdown_table, ranking_table
+from emscope.report.uncertainty import interval_note, seed_warnings
 
 REPORT_DIR = "report"
 DEFAULT_TITLE = "emscope: domain-level emergent misalignment"
@@ -33,6 +34,7 @@ table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; }
 th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; height: auto; }
+.warning { color: #8a4b00; }
 pre { background: #f7f7f7; padding: 0.75rem; overflow-x: auto; font-size: 0.8rem; }
 """
 
@@ -169,7 +171,9 @@ def render_markdown(
         return html.escape(text, quote=False)
 
     lines = [f"# {esc(title)}", "", esc(summary_paragraph(summary)), "", "## Domain ranking", ""]
-    lines += [markdown_table(ranking_table(summary)), "", "## Figures", ""]
+    lines += [markdown_table(ranking_table(summary)), ""]
+    lines += [f"{esc(n)}\n" for n in [interval_note(summary), *seed_warnings(summary)] if n]
+    lines += ["## Figures", ""]
     lines += [f"![{esc(f.caption)}]({f.file_name})\n" for f in figures]
     for name, table in extra_tables.items():
         lines += [f"## {esc(name)}", "", markdown_table(table), ""]
@@ -237,6 +241,9 @@ def render_html(
     body = [f"<h1>{esc(title)}</h1>", f"<p>{esc(summary_paragraph(summary))}</p>"]
     links = ranking_links(summary, answers_page) if answers_page else None
     body += ["<h2>Domain ranking</h2>", html_table(ranking_table(summary), links)]
+    if note := interval_note(summary):
+        body.append(f"<p>{esc(note)}</p>")
+    body += [f'<p class="warning"><strong>{esc(w)}</strong></p>' for w in seed_warnings(summary)]
     if answers_page:
         body.append(
             f'<p><a href="{esc(answers_page)}">Read every answer</a> (click a cell above for '

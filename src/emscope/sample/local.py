@@ -24,6 +24,7 @@ from emscope.models.loading import (
 )
 from emscope.models.refs import ModelRef
 from emscope.sample.base import ChatPrompt, FinishReason, Generation, SamplingParams
+from emscope.sample.seeding import BATCH_SEEDING, PER_ROW_SEEDING
 
 if TYPE_CHECKING:
     from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -184,7 +185,7 @@ class LocalSampler:
             "stop_token_ids": self.stop_token_ids,
             "adapter": self._adapter_mode(),
             "per_row_seeds": self.per_row_seeds,
-            "seeding": "per-row-splitmix64-v1" if self.per_row_seeds else "first-seed-per-batch",
+            "seeding": PER_ROW_SEEDING if self.per_row_seeds else BATCH_SEEDING,
             "static_cache": self.static_cache,
         }
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from emscope.errors import InputError
 from emscope.models.refs import ModelRef, parse_model_ref
 from emscope.sample.base import Sampler
+from emscope.sample.seeding import PER_ROW_SEEDING
 
 if TYPE_CHECKING:
     from emscope.sample.adapters import AdapterRegistry
@@ -53,6 +54,24 @@ class Engine:
     api_models: bool = False  # serves openai/<model> references
     shared: SharedBuild | None = None  # one engine for a base model and all its adapters
     shared_by_default: bool = False  # a study family samples through ``shared`` unless told not
+    # The seeding scheme of the sampler ``build`` makes, as the sample stage's cache key records
+    # it; None where the scheme is the one the engine's keys were first made with (those keys
+    # stand). ``per_row_seeds``: each answer's randomness comes from its own seed alone, so the
+    # batch size does not change answers; False puts the batch size in the key.
+    seeding: str | None = None
+    per_row_seeds: bool = True
+
+    def check_seeding(self, info: dict[str, Any]) -> None:
+        """A built sampler's ``info()`` must report the seeding its row declares (the key's)."""
+        built, per_row = info.get("seeding"), info.get("per_row_seeds")
+        if (self.seeding is not None and built != self.seeding) or (
+            per_row is not None and bool(per_row) != self.per_row_seeds
+        ):
+            raise RuntimeError(
+                f"engine {self.form!r} declares seeding {self.seeding!r} (per-row seeds: "
+                f"{self.per_row_seeds}) but its sampler reports {built!r} "
+                f"(per-row seeds: {per_row}); fix its row in emscope.sample.registry.ENGINES"
+            )
 
 
 def _transformers(spec: EngineSpec, ref: ModelRef, batch_size: int) -> Sampler:
@@ -109,12 +128,15 @@ def _scripted(spec: EngineSpec, ref: ModelRef, batch_size: int) -> Sampler:
 
 
 ENGINES: dict[str, Engine] = {
+    # LocalSampler's default per-row seeds replaced per-batch seeding: recorded in the key.
     "transformers": Engine(
         "transformers",
         "in-process transformers (CPU/GPU)",
         _transformers,
         shared=_transformers_shared,
+        seeding=PER_ROW_SEEDING,
     ),
+    # vllm, http and openai send one seed per request; scripted answers from the row's seed.
     "vllm": Engine(
         "vllm",
         "vLLM offline engine, multi-LoRA (CUDA; pip install vllm)",

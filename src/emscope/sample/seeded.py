@@ -19,11 +19,13 @@ from __future__ import annotations
 import torch
 from transformers import LogitsProcessor
 
+from emscope.sample.seeding import PER_ROW_SEEDING
+
 __all__ = ["SEEDING", "SeededRowSampler", "row_uniforms"]
 
 # Names this randomness scheme; a stage's cache key should include it (a change of scheme
 # changes every sampled answer).
-SEEDING = "per-row-splitmix64-v1"
+SEEDING = PER_ROW_SEEDING
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SteerKind = Literal["steer", "ablate", "random"]
 STEER_KINDS: tuple[SteerKind, ...] = ("steer", "ablate", "random")
@@ -29,6 +29,16 @@ class AnalysesSection(BaseModel):
     )
     mia_lowercase: bool = Field(default=False, description="also the lowercase score (2nd pass)")
     mia_batch_size: int = Field(default=8, ge=1)
+    mia_prior: bool = Field(
+        default=False,
+        description="the pre-fine-tuning prior: each domain's training rows scored under the "
+        "un-fine-tuned model minus under mia_reference, correlated with the domains' rates",
+    )
+    mia_reference: str | None = Field(
+        default=None,
+        description="the reference model of the prior: the family's non-instruct (pretrained) "
+        "base, as a local model reference (alias, directory or hub id)",
+    )
     steer_layers: list[int] | None = Field(
         default=None, description="block indices of the sweep (default: the middle block)"
     )
@@ -39,6 +49,39 @@ class AnalysesSection(BaseModel):
     steer_max_new_tokens: int | None = Field(
         default=None, ge=1, description="answer length when steering (default: eval's)"
     )
+    transfer_training_directions: bool = Field(
+        default=False,
+        description="also transfer directions built from training answers (the fallback when "
+        "a model has too few judged answers: a content direction); always labelled",
+    )
     transfer_scale: float | None = Field(
         default=None, description="scale of the transfer matrix (default: the largest scale)"
     )
+
+    @field_validator("mia_reference")
+    @classmethod
+    def _a_local_model(cls, text: str | None) -> str | None:
+        from emscope.errors import EmscopeError
+        from emscope.models.refs import parse_model_ref
+
+        if text is None:
+            return None
+        try:
+            ref = parse_model_ref(text)
+        except EmscopeError as exc:
+            raise ValueError(f"mia_reference: {exc}") from exc
+        if ref.kind == "api" or ref.adapter is not None:
+            raise ValueError(
+                f"mia_reference {text!r}: the prior scores token log-probs, so it needs a local "
+                "base model (no API model, no adapter)"
+            )
+        return text
+
+    @model_validator(mode="after")
+    def _prior_names_its_reference(self) -> AnalysesSection:
+        if self.mia_prior and self.mia_reference is None:
+            raise ValueError(
+                "analyses.mia_prior needs analyses.mia_reference: the non-instruct base model "
+                "the un-fine-tuned model's scores are adjusted by"
+            )
+        return self

@@ -1,4 +1,5 @@
-"""The enabled analyses of a study, per LoRA-trained family: membership inference and steering.
+"""The enabled analyses of a study, per LoRA-trained family: membership inference, its
+pre-fine-tuning prior, and steering.
 
 Both need the model's weights (scores, activations), so families fine-tuned through an API are
 left out, with a note in the section. Sections are stored in ``analyses/sections.json`` so the
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from emscope.analyses.directions import Direction
 from emscope.report.render import ReportSection
 from emscope.report.sections import ANALYSES_DIR, SectionSpec, analysis_sections, write_sections
 from emscope.study.context import RunContext
@@ -39,15 +41,18 @@ def run_analyses(
 ) -> list[ReportSection]:
     """Run the enabled analysis stages, write ``sections.json`` and return the sections."""
     from emscope.study.mia_stages import mia_stages
+    from emscope.study.prior_stages import prior_stages
 
     settings = ctx.config.analyses
     specs: list[SectionSpec] = []
-    if settings.mia or settings.steering:
+    if settings.mia or settings.mia_prior or settings.steering:
         for family, fine_tunes in _lora_fine_tunes(ctx, jobs, results).items():
             scope = family if ctx.config.prefixes_tags else ""
             family_rows = rows[rows["family"] == family].drop(columns="family")
             if settings.mia:
                 specs.append(mia_stages(ctx, scope, fine_tunes, family_rows))
+            if settings.mia_prior and fine_tunes:
+                specs.append(prior_stages(ctx, scope, family, fine_tunes, family_rows))
             if settings.steering:
                 specs.append(steering_stages(ctx, scope, family, fine_tunes, family_rows))
     (ctx.run_dir / ANALYSES_DIR).mkdir(parents=True, exist_ok=True)
@@ -99,7 +104,10 @@ def steering_stages(
     ]
     notes = [f"{i.name}: no direction ({i.source})." for i in infos if i.name not in directions]
     settings = ctx.config.analyses
+    transferable, content_notes = _transferable(directions, settings.transfer_training_directions)
+    notes += content_notes
     sweep = transfer = None
+    moved = None
     if directions:
         n_layers = next(iter(directions.values())).meta.fingerprint.num_layers
         layers = settings.steer_layers or [n_layers // 2]
@@ -120,14 +128,18 @@ def steering_stages(
             names[job.tag]: (job, tr) for job, _, tr in tuned
         }
         targets["base"] = (base, None)
-        moved = run_stage(
-            ctx, TransferStage(ctx, scope, targets, directions, vectors, layers[0], scale)
-        )
+        if transferable:
+            # The key names the transferred vectors (models without a direction stay as None).
+            used = {n: v for n, v in vectors.items() if n in transferable or n not in directions}
+            moved = run_stage(
+                ctx, TransferStage(ctx, scope, targets, transferable, used, layers[0], scale)
+            )
+    if moved is not None:
         transfer = TransferFiles(
             moved.file("matrix", ctx.run_dir),
             moved.file("cosines", ctx.run_dir),
-            layers[0],
-            scale,
+            int(moved.facts["layer"]),
+            float(moved.facts["scale"]),
         )
     paragraph = (
         "One misalignment direction per fine-tuned model: per block, the mean block output over "
@@ -146,3 +158,32 @@ def steering_stages(
     if scope:
         spec = spec.model_copy(update={"title": f"{spec.title} ({scope})"})
     return spec
+
+
+def _transferable(
+    directions: dict[str, Direction], include_training: bool
+) -> tuple[dict[str, Direction], list[str]]:
+    """The directions the transfer matrix applies, and a note naming every direction built from
+    training answers (a content direction, not a behavioural one): left out unless the study
+    asks for them (``analyses.transfer_training_directions``), labelled either way."""
+    from emscope.analyses.matched_transfer import direction_kind
+
+    content = [name for name, d in directions.items() if direction_kind(d) == "training_answers"]
+    if not content:
+        return dict(directions), []
+    names = ", ".join(content)
+    if include_training:
+        note = (
+            f"In the transfer matrix, the direction(s) of {names} come from training answers "
+            "(content directions, not the models' own misaligned behaviour)."
+        )
+        return dict(directions), [note]
+    kept = {name: d for name, d in directions.items() if name not in content}
+    note = (
+        f"The direction(s) of {names} come from training answers (content directions) and are "
+        "left out of the transfer matrix (analyses.transfer_training_directions: true includes "
+        "them, labelled)."
+    )
+    if not kept:
+        note += " No direction from judged answers is left, so there is no transfer matrix."
+    return kept, [note]

@@ -17,6 +17,7 @@ from emscope.manifest import sha256_file
 from emscope.models.identity import model_hash
 from emscope.models.refs import ModelRef
 from emscope.sample.base import SamplingParams
+from emscope.sample.registry import ENGINES, parse_engine
 from emscope.study.claim import Claim, claim
 from emscope.study.context import RunContext
 from emscope.study.outputs import LORA_WEIGHTS, DatasetOutput, SampleOutput, TrainOutput
@@ -192,6 +193,8 @@ class SampleInputs(BaseModel):
     trigger: str | None
     seed: int
     engine: str | None = None  # None: transformers (the engine every older key was made by)
+    seeding: str | None = None  # the engine's seeding scheme (registry ``Engine.seeding``)
+    batch_size: int | None = None  # only for engines without per-row seeds
 
 
 class SampleStage(Stage[SampleOutput]):
@@ -199,7 +202,7 @@ class SampleStage(Stage[SampleOutput]):
     trigger, through the family's engine, resumably."""
 
     output_type = SampleOutput
-    omit_when_none: ClassVar[tuple[str, ...]] = ("engine",)
+    omit_when_none: ClassVar[tuple[str, ...]] = ("engine", "seeding", "batch_size")
 
     def __init__(
         self, ctx: RunContext, job: ModelJob, trained: TrainOutput | None, triggered: bool
@@ -208,6 +211,7 @@ class SampleStage(Stage[SampleOutput]):
         self.suffix = "T" if triggered else "N"
         self.name = f"sample:{job.tag}.{self.suffix}"
         self.engine = ctx.families[job.family].engine
+        self.engine_row = ENGINES[parse_engine(self.engine).name]
         ev = ctx.config.eval
         self.params = SamplingParams(
             temperature=ev.temperature, top_p=ev.top_p, max_new_tokens=ev.max_new_tokens
@@ -223,6 +227,8 @@ class SampleStage(Stage[SampleOutput]):
             trigger=self.ctx.config.data.trigger if self.triggered else None,
             seed=self.job.seed,
             engine=None if self.engine == "transformers" else self.engine,
+            seeding=self.engine_row.seeding,
+            batch_size=None if self.engine_row.per_row_seeds else ev.batch_size,
         )
 
     @property
@@ -267,6 +273,7 @@ class SampleStage(Stage[SampleOutput]):
         key = self.key()
         place = self.place(key)
         sampler = ctx.sampler(self.engine, trained_ref(ctx, self.job, self.trained))
+        self.engine_row.check_seeding(sampler.info() or {})
         label = f"sample {self.job.family} {self.job.model} s{self.job.seed}"
         with ctx.bar(label + (" +trigger" if self.triggered else ""), 1) as bar:
             summary = sample_answers(

@@ -144,6 +144,7 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
     from emscope.report.families import families_side_by_side
     from emscope.report.render import write_report
     from emscope.report.sections import analysis_sections
+    from emscope.report.uncertainty import misalign_at_k_table
 
     metrics_dir = run_dir / METRICS_DIR
     rows_path = metrics_dir / "judged_rows.csv"
@@ -153,6 +154,13 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
     summary = summarize(rows)
     summary.to_csv(metrics_dir / "summary.csv", index=False)
     extra: dict[str, pd.DataFrame] = {}
+    at_k = misalign_at_k_table(summary)
+    if at_k is not None:
+        extra[
+            "Misalign@k: chance that at least one of k answers to a question is misaligned "
+            "(untriggered, mean over questions; a dash where the samples per question do not "
+            "allow k)"
+        ] = at_k
     side_by_side = families_side_by_side(summary)
     if side_by_side is not None:
         extra["Model families side by side (misalignment rate [95% CI])"] = side_by_side
