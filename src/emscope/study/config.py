@@ -23,6 +23,7 @@ __all__ = [
     "SteerKind",
     "StudyConfig",
     "load_study",
+    "stored_study",
 ]
 
 DEFAULT_CONDITIONS: tuple[Condition, ...] = ("misaligned",)
@@ -220,6 +221,25 @@ class StudyConfig(_Strict):
     def prefixes_tags(self) -> bool:
         """Families of a ``models:`` list prefix their jobs' tags; ``model:`` keeps bare tags."""
         return bool(self.models)
+
+
+def stored_study(config: StudyConfig) -> dict[str, Any]:
+    """The study as it is written to disk (study.yaml, the manifest, provenance): every string
+    with the userinfo of its URLs removed, so credentials in a judge spec or an engine's base URL
+    never persist."""
+    from emscope.secrets import without_userinfo
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return without_userinfo(value)
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        return value
+
+    cleaned: dict[str, Any] = clean(config.model_dump(mode="json"))
+    return cleaned
 
 
 def with_execution(

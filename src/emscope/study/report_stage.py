@@ -17,6 +17,8 @@ import pandas as pd
 
 from emscope.errors import InputError
 from emscope.manifest import Manifest, write_manifest
+from emscope.secrets import without_userinfo
+from emscope.study.config import stored_study
 from emscope.study.context import RunContext
 from emscope.study.execution import ModelJobResult
 from emscope.study.plan import ModelJob
@@ -52,9 +54,13 @@ def write_run_report(
 
     judge = ctx.judge_built
     provenance = {
-        "study": ctx.config.model_dump(mode="json"),
+        "study": stored_study(ctx.config),
         "families": {
-            name: {"model": str(f.ref), "trainer": f.trainer.name, "engine": f.engine}
+            name: {
+                "model": str(f.ref),
+                "trainer": f.trainer.name,
+                "engine": without_userinfo(f.engine),
+            }
             for name, f in ctx.families.items()
         },
         "judge": judge.identity if judge else _ledger_judge(ctx),
@@ -72,7 +78,7 @@ def write_run_report(
         ctx.run_dir,
         Manifest(
             kind="study-run",
-            config=ctx.config.model_dump(mode="json"),
+            config=stored_study(ctx.config),
             inputs={k: v["input_hash"] for k, v in ctx.ledger.entries.items()},
             outputs={
                 "report": ctx.stored(report),
