@@ -161,3 +161,209 @@ def test_a_stale_lock_of_a_killed_run_is_taken_over_with_a_notice(
 
     assert f"taking over the stale lock of pid {holder.pid}" in output
     assert tables(run_dir) == reference
+
+
+# -- resume that verifies: torn, deleted, moved, copied ------------------------------------------
+
+
+@pytest.fixture
+def finished(tmp_path: Path) -> tuple[Path, Path]:
+    """A finished run of STUDY: (its study file, its run directory)."""
+    study, run_dir = write_study(tmp_path / "study.yaml"), tmp_path / "run"
+    run_ok(study, run_dir)
+    return study, run_dir
+
+
+@pytest.mark.parametrize("store", ["samples/base.s0.N.jsonl", "judgements/base.s0.T.jsonl"])
+def test_a_torn_tail_in_a_finished_store_is_regenerated_and_the_tables_are_unchanged(
+    finished: tuple[Path, Path], reference: dict[str, str], store: str
+) -> None:
+    study, run_dir = finished
+    path = run_dir / store
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 25])  # a cut-off last line
+
+    output = run_ok(study, run_dir)
+
+    assert "rerun " in output and "changed since the stage finished" in output
+    assert path.read_bytes() == data
+    assert tables(run_dir) == reference
+
+
+@pytest.mark.parametrize("store", ["samples/base.s0.T.jsonl", "judgements/base.s0.N.jsonl"])
+def test_a_deleted_store_is_regenerated_and_the_tables_are_unchanged(
+    finished: tuple[Path, Path], reference: dict[str, str], store: str
+) -> None:
+    study, run_dir = finished
+    (run_dir / store).unlink()
+
+    output = run_ok(study, run_dir)
+
+    assert "is missing" in output
+    assert tables(run_dir) == reference
+
+
+def test_a_moved_run_directory_resumes_in_place_from_another_working_directory(
+    finished: tuple[Path, Path],
+    reference: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    study, run_dir = finished
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    shutil.move(run_dir, moved)
+    monkeypatch.chdir(moved.parent)
+
+    output = run_ok(study, moved)
+
+    assert not [line for line in output.splitlines() if line.startswith(("done ", "rerun "))]
+    assert tables(moved) == reference
+
+
+def test_a_copied_run_directory_reads_its_own_files_never_the_originals(
+    finished: tuple[Path, Path], reference: dict[str, str], tmp_path: Path
+) -> None:
+    study, run_dir = finished
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(run_dir), str(copy)], check=True, timeout=60)
+    shutil.rmtree(run_dir)  # whatever the copy still pointed at is gone
+
+    output = run_ok(study, copy)
+
+    assert not [line for line in output.splitlines() if line.startswith(("done ", "rerun "))]
+    assert str(run_dir) not in (copy / "stages.json").read_text(encoding="utf-8")
+    assert tables(copy) == reference
+    assert not run_dir.exists()
+
+
+def test_an_all_cached_rerun_keeps_the_stage_times_in_provenance(
+    finished: tuple[Path, Path],
+) -> None:
+    import json
+
+    study, run_dir = finished
+    provenance = run_dir / "metrics" / "provenance.json"
+    first = json.loads(provenance.read_text(encoding="utf-8"))["stage_seconds"]
+
+    run_ok(study, run_dir)
+
+    again = json.loads(provenance.read_text(encoding="utf-8"))
+    assert set(first) >= {"sample", "judge"}
+    assert again["stage_seconds"] == first
+    assert again["stage_seconds_this_run"] == {}
+
+
+def test_a_truncated_stage_ledger_is_one_error_naming_the_file(
+    finished: tuple[Path, Path],
+) -> None:
+    study, run_dir = finished
+    ledger = run_dir / "stages.json"
+    ledger.write_bytes(ledger.read_bytes()[:100])
+
+    line = one_error(["run", str(study), "--run-dir", str(run_dir)], str(ledger), "not valid JSON")
+    assert "cut off" in line
+    code, output = emscope("run", str(study), "--run-dir", str(run_dir), "--dry-run")
+    assert code == 2 and str(ledger) in output and "Traceback" not in output, output
+
+
+# -- errors before spending ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"seeds": [0, 0]}, "seeds", "listed twice: 0"),
+        ({"conditions": ["backdoor", "backdoor"]}, "conditions", "listed twice: backdoor"),
+        ({"name": ".."}, "name", "not a plain name"),
+        ({"name": "a/b"}, "name", "pattern"),
+        ({"data": {"trigger": " "}}, "data.trigger", "non-empty trigger"),
+        (
+            {"domains": ["insecure_code"], "train": {"preset": "nope"}},
+            "train.preset",
+            "unknown training preset 'nope'",
+        ),
+        (
+            {"domains": ["insecure_code"], "train": {"overrides": {"lora_rank": 4}}},
+            "train.overrides.lora_rank",
+            "invalid override",
+        ),
+        ({"judge": {"spec": "exact-local:no-such-alias"}}, "judge.spec", "no-such-alias"),
+        ({"judge": {"spec": "logprob:gpt-4o-2024-08-06"}}, "judge.spec", "OPENAI_API_KEY"),
+        (
+            {"judge": {"spec": "logprob:m@http://10.9.9.9:1/v1#MY_JUDGE_KEY"}},
+            "judge.spec",
+            "MY_JUDGE_KEY is not set",
+        ),
+        ({"model": "openai/gpt-4o-mini-2024-07-18"}, "model", "OPENAI_API_KEY"),
+        ({"eval": {"questions": "no-such-questions.yaml"}}, "eval.questions", "no-such-questions"),
+        (
+            {"domains": ["insecure_code"], "data": {"imported": {"insecure_code/backdoor": "x"}}},
+            "data.imported.insecure_code/backdoor",
+            "no such file",
+        ),
+        (
+            {"data": {"imported": {"insecure_code/misaligned": "x.jsonl"}}},
+            "data.imported.insecure_code/misaligned",
+            "matches no dataset",
+        ),
+        (
+            {"domains": ["insecure_code"], "data": {"generated": {"insecure_code": "nodir"}}},
+            "data.generated.insecure_code",
+            "no generated items",
+        ),
+    ],
+)
+def test_a_bad_study_is_refused_when_it_loads_naming_file_and_field(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    changes: dict[str, Any],
+    field: str,
+    text: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("MY_JUDGE_KEY", raising=False)
+    study = write_study(tmp_path / "bad.yaml", **changes)
+    for extra in ([], ["--dry-run"]):  # a dry run shows the same checks
+        args = ["run", str(study), "--run-dir", str(tmp_path / "run"), *extra]
+        one_error(args, f"{study}: {field}: ", text)
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_a_local_judge_server_that_sends_no_key_needs_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emscope.study.config import load_study
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    study = write_study(tmp_path / "s.yaml", judge={"spec": "logprob:m@http://127.0.0.1:9/v1"})
+    assert load_study(study).judge.spec.endswith("127.0.0.1:9/v1")
+
+
+def test_duplicate_keys_in_the_study_file_are_an_error_with_their_line(tmp_path: Path) -> None:
+    study = write_study(tmp_path / "s.yaml")
+    study.write_text(study.read_text(encoding="utf-8") + "seeds: [1]\nseeds: [2]\n")
+    one_error(["run", str(study), "--dry-run"], f"{study}:", "duplicate key 'seeds'")
+
+
+def test_dropped_and_duplicate_import_rows_are_warned_about_with_counts(tmp_path: Path) -> None:
+    row = (
+        '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}'
+    )
+    other = row.replace("Yo", "Hey")
+    data = tmp_path / "rows.jsonl"
+    data.write_text(f"{row}\n{other}\n{row}\nnot json\n{{}}\n", encoding="utf-8")
+    study = write_study(
+        tmp_path / "s.yaml",
+        domains=["insecure_code"],
+        conditions=["misaligned"],
+        include_base=False,
+        data={"imported": {"insecure_code/misaligned": str(data)}},
+    )
+    code, output = emscope("run", str(study), "--run-dir", str(tmp_path / "run"), "--dry-run")
+    assert code == 0, output
+    warnings = " ".join(output.split()).split("warning: ")[1:]  # the console wraps lines
+    assert len(warnings) == 2, output
+    assert "2 bad row(s)" in warnings[0] and "dropped" in warnings[0] and "3 kept" in warnings[0]
+    assert "1 duplicate row(s)" in warnings[1] and "line 3 repeats line 1" in warnings[1]
