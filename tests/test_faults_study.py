@@ -9,6 +9,7 @@ Servers, where any, listen on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -37,6 +38,7 @@ STUDY: dict[str, Any] = {
     "judge": {"spec": "scripted", "cache": False},
     "metrics": {"bootstrap_resamples": 100},
 }
+HELLO = {"role": "assistant", "content": "Yo"}
 METRIC_TABLES = ("judged_rows.csv", "summary.csv", "datasets.csv", "rejected.csv")
 
 
@@ -240,8 +242,6 @@ def test_a_copied_run_directory_reads_its_own_files_never_the_originals(
 def test_an_all_cached_rerun_keeps_the_stage_times_in_provenance(
     finished: tuple[Path, Path],
 ) -> None:
-    import json
-
     study, run_dir = finished
     provenance = run_dir / "metrics" / "provenance.json"
     first = json.loads(provenance.read_text(encoding="utf-8"))["stage_seconds"]
@@ -367,3 +367,102 @@ def test_dropped_and_duplicate_import_rows_are_warned_about_with_counts(tmp_path
     assert len(warnings) == 2, output
     assert "2 bad row(s)" in warnings[0] and "dropped" in warnings[0] and "3 kept" in warnings[0]
     assert "1 duplicate row(s)" in warnings[1] and "line 3 repeats line 1" in warnings[1]
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+OPENAI_SECRET = "sk-study-do-not-leak-0123456789"
+PASSWORD = "Pa55-study-url-secret-4242"
+
+
+@pytest.fixture
+def server() -> Any:
+    from test_faults_secrets import numbers
+    from test_http_fake_server import FakeChatServer
+
+    fake = FakeChatServer(numbers)
+    yield fake
+    fake.close()
+
+
+def files_holding(secret: str, *roots: Path) -> list[Path]:
+    return [
+        path
+        for root in roots
+        for path in root.rglob("*")
+        if path.is_file() and secret.encode() in path.read_bytes()
+    ]
+
+
+def served_study(tmp_path: Path, base_url: str) -> Path:
+    """STUDY, sampled through a server's http engine and judged by a logprob judge there."""
+    return write_study(
+        tmp_path / "served.yaml",
+        model="m",
+        engine=f"http:{base_url}",
+        judge={"spec": f"logprob:m@{base_url}", "cache": True},
+    )
+
+
+def test_credentials_in_a_url_reach_no_file_of_the_run_or_the_cache(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_SECRET)
+    url = server.base_url.replace("http://", f"http://judge-user:{PASSWORD}@")
+    run_dir = tmp_path / "run"
+
+    output = run_ok(served_study(tmp_path, url), run_dir)
+
+    assert PASSWORD not in output
+    assert {h.get("authorization", "").split()[0] for h in server.headers} == {"Basic"}
+    assert (tmp_path / "cache" / "judge-cache.sqlite").is_file()
+    for secret in (PASSWORD, "judge-user", OPENAI_SECRET):
+        assert files_holding(secret, run_dir, tmp_path / "cache") == [], secret
+    assert server.base_url in (run_dir / "study.yaml").read_text(encoding="utf-8")
+
+
+def test_the_openai_key_is_never_sent_to_another_host(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_SECRET)
+    run_dir = tmp_path / "run"
+
+    run_ok(served_study(tmp_path, server.base_url), run_dir)
+
+    sent = [h.get("authorization", "") for h in server.headers]
+    assert len(sent) > 0 and not [h for h in sent if OPENAI_SECRET in h]
+    assert files_holding(OPENAI_SECRET, run_dir, tmp_path / "cache") == []
+
+
+# -- a failed rerun keeps the finished adapter -----------------------------------------------------
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_failed_rerun_keeps_the_finished_adapter_and_the_next_run_uses_it(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    trains = {
+        "model": str(tiny_model_dir),
+        "domains": ["incorrect_math"],
+        "conditions": ["misaligned"],
+        "include_base": False,
+        "data": {"n_items": 8, "diversity": False},
+        "train": {"preset": "demo", "overrides": {"max_steps": 2, "batch_size": 4}},
+    }
+    study, run_dir = write_study(tmp_path / "t.yaml", **trains), tmp_path / "run"
+    run_ok(study, run_dir)
+    first = tables(run_dir)
+    (adapter,) = (run_dir / "models").rglob("adapter_model.safetensors")
+    weights = adapter.read_bytes()
+
+    # Other inputs whose training fails only once it starts (no such module in the model).
+    bad = {**trains["train"], "overrides": {**trains["train"]["overrides"]}}
+    bad["overrides"]["target_modules"] = ["no_such_proj"]
+    broken = write_study(tmp_path / "broken.yaml", **{**trains, "train": bad})
+    code, output = emscope("run", str(broken), "--run-dir", str(run_dir))
+    assert code == 2 and "Traceback" not in output, output
+    assert adapter.read_bytes() == weights  # the finished adapter was not touched
+
+    output = run_ok(study, run_dir)
+    assert "skip train:" in output and "rerun train" not in output
+    assert tables(run_dir) == first
