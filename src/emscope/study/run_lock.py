@@ -103,7 +103,8 @@ def run_lock(run_dir: Path, say: Callable[[str], None] = print) -> Iterator[dict
             ) from None
         previous = _read_holder(handle)
         if previous:
-            say(f"taking over the stale lock of {describe_holder(previous)} (no longer running)")
+            why = "no longer running" if _is_dead_here(previous) else "it holds no lock here"
+            say(f"taking over the stale lock of {describe_holder(previous)} ({why})")
         mine = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
