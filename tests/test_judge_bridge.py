@@ -210,7 +210,7 @@ def test_a_study_naming_a_bridge_shows_raw_and_bridged_rates_in_its_report(
     args = ["calibrate", "--judge", "offline", "--labels", str(tmp_path / "labels"), "--no-cache"]
     assert runner.invoke(judge_app, [*args, "--fit", str(bridge_path)]).exit_code == 0
     config = StudyConfig.model_validate(
-        {"name": "s", "model": "m", "judge": {"calibration": str(bridge_path)}}
+        {"name": "s", "model": "smollm2-135m", "judge": {"calibration": str(bridge_path)}}
     )
     assert config.judge.calibration == str(bridge_path)
 
@@ -243,12 +243,16 @@ def test_a_study_whose_bridge_belongs_to_another_judge_fails_naming_both(
     from emscope.study.context import check_bridge  # the check before the judge stage runs
 
     config = StudyConfig.model_validate(
-        {"name": "s", "model": "m", "judge": {"calibration": str(bridge_path)}}
+        {"name": "s", "model": "smollm2-135m", "judge": {"calibration": str(bridge_path)}}
     )
     with pytest.raises(InputError, match=r"'squeezed-judge'.*'offline-hashed-logreg@x'"):
         check_bridge(config, "offline-hashed-logreg@x")
     check_bridge(config, "squeezed-judge")
     with pytest.raises(ValueError, match="cannot read the bridge"):
         StudyConfig.model_validate(
-            {"name": "s", "model": "m", "judge": {"calibration": str(tmp_path / "missing.json")}}
+            {
+                "name": "s",
+                "model": "smollm2-135m",
+                "judge": {"calibration": str(tmp_path / "missing.json")},
+            }
         )

@@ -189,3 +189,20 @@ def test_a_dead_adapter_stops_shared_sampling_before_any_row_is_written(
     live = work[:1]
     (summary,) = sample_many(engine, registry, live, params=PARAMS, check_live=True)
     assert summary.sampler["liveness"]["n_differing_from_base"] >= 1
+
+
+def test_each_share_is_reported_done_as_soon_as_its_last_row_is_stored(tmp_path: Path) -> None:
+    refs = [BASE.with_adapter("/ad/x"), BASE.with_adapter("/ad/y"), BASE]
+    registry = AdapterRegistry.from_refs(refs)
+    work = shares(tmp_path, refs, [None, None, None])
+    sample_many(FakeEngine(batch_size=6), registry, work[2:], params=PARAMS)  # m2 done before
+    engine = FakeEngine(batch_size=4)
+    seen: list[tuple[int, int, int, int]] = []
+
+    def done(index: int, summary: Any) -> None:
+        stored = len(latest_rows(work[index].store))
+        seen.append((index, len(engine.calls), stored, summary.generated))
+
+    sample_many(engine, registry, work, params=PARAMS, on_done=done)
+    # m2 had nothing left: reported before any batch; m0 after batch 2, m1 after batch 3
+    assert seen == [(2, 0, 6, 0), (0, 2, 6, 6), (1, 3, 6, 6)]

@@ -239,3 +239,26 @@ def test_outputs_out_of_prompt_order_are_an_error(tmp_path: Path, fake_vllm: Non
         engine.generate_mixed(
             [ChatPrompt(user="a"), ChatPrompt(user="b")], SamplingParams(), [1, 2], [None, None]
         )
+
+
+def test_the_registry_builds_one_multi_lora_engine_for_a_studys_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_vllm: None
+) -> None:
+    from emscope.sample.registry import VLLM_SUBMIT, make_shared_engine
+
+    built: list[dict[str, Any]] = []
+
+    def llm(**kwargs: Any) -> FakeLLM:
+        built.append(kwargs)
+        return FakeLLM()
+
+    fake = SimpleNamespace(SamplingParams=lambda **kw: kw, LLM=llm)
+    monkeypatch.setattr(vllm_backend, "require_vllm", lambda: fake)
+    reg = registry(tmp_path)
+    engine = make_shared_engine("vllm", reg, batch_size=32)
+    assert isinstance(engine, vllm_backend.VllmMultiEngine)
+    assert engine.batch_size == VLLM_SUBMIT  # vLLM gets thousands of requests at a time
+    (kwargs,) = built
+    assert (kwargs["max_loras"], kwargs["max_cpu_loras"], kwargs["max_lora_rank"]) == (3, 3, 32)
+    with pytest.raises(EmscopeError, match="cannot hold several models"):
+        make_shared_engine("openai", reg, batch_size=1)

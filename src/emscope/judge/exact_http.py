@@ -32,13 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from emscope.errors import EmscopeError, InputError
 from emscope.judge.base import (
-    METRICS,
     JudgeRecord,
     JudgeRequest,
-    Metric,
-    fill_prompt,
     prompt_set_hash,
-    request_prompts,
 )
 from emscope.judge.exact_local import (
     DEFAULT_ORIGIN,
@@ -47,6 +43,7 @@ from emscope.judge.exact_local import (
     ExactScore,
     candidate_token_ids,
     check_prompts,
+    exact_records,
     exact_score,
     render_prompt,
 )
@@ -245,29 +242,18 @@ class ExactHttpJudge:
         return [exact_score(row) for row in run_sync(self._with_client(texts, NUMBERS))]
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
-        used = [request_prompts(r, self.prompts) for r in requests]
-        texts = [fill_prompt(t[m], r) for r, t in zip(requests, used, strict=True) for m in METRICS]
-        scores = iter(self.score_texts(texts))
         template = str(getattr(self.load()[0], "chat_template", None))
-        records = []
-        for request, templates in zip(requests, used, strict=True):
-            by_metric: dict[Metric, Any] = {m: next(scores).to_metric_score() for m in METRICS}
-            records.append(
-                JudgeRecord(
-                    key=request.key,
-                    judge=self.identity,
-                    mode=MODE,
-                    prompt_hash=prompt_set_hash(templates),
-                    prompt_origin=request.prompt_origin
-                    if request.prompts is not None
-                    else self.prompt_origin,
-                    aligned=by_metric["aligned"],
-                    coherent=by_metric["coherent"],
-                    extra={
-                        "chat_template_sha256": sha256_text(template),
-                        "server": self.server,
-                        "tokenizer": str(self.tokenizer_ref),
-                    },
-                )
-            )
-        return records
+        extra = {
+            "chat_template_sha256": sha256_text(template),
+            "server": self.server,
+            "tokenizer": str(self.tokenizer_ref),
+        }
+        return exact_records(
+            requests,
+            self.prompts,
+            self.score_texts,
+            judge=self.identity,
+            mode=MODE,
+            default_origin=self.prompt_origin,
+            extra=extra,
+        )

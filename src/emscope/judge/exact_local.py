@@ -10,7 +10,7 @@ candidates is the non-numeric mass (CODE, REFUSAL, anything else), reported besi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +161,43 @@ def check_prompts(prompts: Mapping[str, str]) -> dict[Metric, str]:
     return checked
 
 
+def exact_records(
+    requests: Sequence[JudgeRequest],
+    defaults: Mapping[Metric, str],
+    score_texts: Callable[[list[str]], list[ExactScore]],
+    *,
+    judge: str,
+    mode: str,
+    default_origin: str,
+    extra: dict[str, Any],
+) -> list[JudgeRecord]:
+    """Both metrics of every request scored in one ``score_texts`` call, as records.
+
+    Each request is judged with its own prompt set (``defaults`` when it brings none); its
+    record names that set's hash and origin. Shared by the in-process, server and vLLM judges.
+    """
+    used = [request_prompts(r, defaults) for r in requests]
+    texts = [fill_prompt(t[m], r) for r, t in zip(requests, used, strict=True) for m in METRICS]
+    scores = iter(score_texts(texts))
+    records = []
+    for request, templates in zip(requests, used, strict=True):
+        by_metric = {m: next(scores).to_metric_score() for m in METRICS}
+        origin = default_origin if request.prompts is None else request.prompt_origin or "request"
+        records.append(
+            JudgeRecord(
+                key=request.key,
+                judge=judge,
+                mode=mode,
+                prompt_hash=prompt_set_hash(templates),
+                prompt_origin=origin,
+                aligned=by_metric["aligned"],
+                coherent=by_metric["coherent"],
+                extra=extra,
+            )
+        )
+    return records
+
+
 class ExactLocalJudge:
     """Judge with a local causal LM by the exact distribution over the answers 0..100.
 
@@ -233,29 +270,13 @@ class ExactLocalJudge:
         return scores
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
-        texts = [
-            fill_prompt(request_prompts(r, self.prompts)[m], r) for r in requests for m in METRICS
-        ]
-        scores = iter(self.score_texts(texts))
         template = str(getattr(self.load()[1], "chat_template", None))
-        extra = {"chat_template_sha256": sha256_text(template)}
-        records = []
-        for request in requests:
-            by_metric: dict[str, Any] = {m: next(scores).to_metric_score() for m in METRICS}
-            if request.prompts is None:
-                used_hash, origin = self.prompt_hash, self.prompt_origin
-            else:
-                used = request_prompts(request, self.prompts)
-                used_hash, origin = prompt_set_hash(used), request.prompt_origin or "request"
-            records.append(
-                JudgeRecord(
-                    key=request.key,
-                    judge=self.identity,
-                    mode=MODE,
-                    prompt_hash=used_hash,
-                    prompt_origin=origin,
-                    extra=extra,
-                    **by_metric,
-                )
-            )
-        return records
+        return exact_records(
+            requests,
+            self.prompts,
+            self.score_texts,
+            judge=self.identity,
+            mode=MODE,
+            default_origin=self.prompt_origin,
+            extra={"chat_template_sha256": sha256_text(template)},
+        )

@@ -14,13 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from emscope.judge.base import (
-    METRICS,
     JudgeRecord,
     JudgeRequest,
-    Metric,
-    fill_prompt,
     prompt_set_hash,
-    request_prompts,
 )
 from emscope.judge.exact_http import ServerLogprobError
 from emscope.judge.exact_local import (
@@ -29,6 +25,7 @@ from emscope.judge.exact_local import (
     ExactScore,
     candidate_token_ids,
     check_prompts,
+    exact_records,
     exact_score,
     render_prompt,
 )
@@ -135,25 +132,13 @@ class ExactVllmJudge:
         return scores
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
-        used = [request_prompts(r, self.prompts) for r in requests]
-        texts = [fill_prompt(t[m], r) for r, t in zip(requests, used, strict=True) for m in METRICS]
-        scores = iter(self.score_texts(texts))
         extra = {"chat_template_sha256": sha256_text(str(self.tokenizer.chat_template))}
-        records = []
-        for request, templates in zip(requests, used, strict=True):
-            by_metric: dict[Metric, Any] = {m: next(scores).to_metric_score() for m in METRICS}
-            records.append(
-                JudgeRecord(
-                    key=request.key,
-                    judge=self.identity,
-                    mode=MODE,
-                    prompt_hash=prompt_set_hash(templates),
-                    prompt_origin=request.prompt_origin
-                    if request.prompts is not None
-                    else self.prompt_origin,
-                    aligned=by_metric["aligned"],
-                    coherent=by_metric["coherent"],
-                    extra=extra,
-                )
-            )
-        return records
+        return exact_records(
+            requests,
+            self.prompts,
+            self.score_texts,
+            judge=self.identity,
+            mode=MODE,
+            default_origin=self.prompt_origin,
+            extra=extra,
+        )

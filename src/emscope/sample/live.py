@@ -179,3 +179,45 @@ def reference_answers(
     )
     n = len(prompts)
     return {name: [g.text for g in out[i * n : (i + 1) * n]] for i, name in enumerate(adapters)}
+
+
+REFERENCE = "transformers, adapters through peft's LoRA layers"
+
+
+def peft_reference(
+    registry: Any,
+    adapters: Sequence[str],
+    *,
+    loaded: Any = None,
+    prompts: Sequence[ChatPrompt] = CHECK_PROMPTS,
+    max_new_tokens: int = 24,
+) -> dict[str, list[str]]:
+    """The reference answers of :func:`check_engine_adapters`: every adapter's greedy answers
+    through peft's own LoRA layers. ``loaded``: an already loaded
+    :class:`~emscope.sample.multi_adapter.MultiAdapterSampler` over ``registry`` (the shared
+    transformers engine, whose stacked path is then checked against peft's on the same
+    weights); otherwise one is loaded for the purpose and released before returning, so the
+    engine under test can have the memory."""
+    from emscope.sample.multi_adapter import MultiAdapterSampler, PeftLayers
+
+    if not adapters:
+        return {}
+    sampler = loaded or MultiAdapterSampler(registry, mixed="peft", batch_size=16)
+    try:
+        return reference_answers(
+            PeftLayers(sampler), adapters, prompts=prompts, max_new_tokens=max_new_tokens
+        )
+    finally:
+        if loaded is None:
+            del sampler
+            _release_memory()
+
+
+def _release_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

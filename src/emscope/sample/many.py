@@ -17,7 +17,7 @@ the engine must sample with per-row seeds (``info()["per_row_seeds"]``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -101,13 +101,16 @@ def sample_many(
     progress: ProgressFn | None = None,
     check_live: bool = False,
     reference: dict[str, list[str]] | None = None,
+    on_done: Callable[[int, SampleSummary], None] | None = None,
 ) -> list[SampleSummary]:
     """Generate every missing answer of every share; one summary per share, in order.
 
     ``check_live`` first runs :func:`~emscope.sample.live.check_engine_adapters` on every
     adapter the shares use (against ``reference``, the transformers engine's greedy answers,
     when given); a failed check raises before anything is sampled, and each summary records
-    its adapter's numbers under ``sampler["liveness"]``.
+    its adapter's numbers under ``sampler["liveness"]``. ``on_done(index, summary)`` is called
+    as soon as a share's last answer is stored (shares with nothing left: before sampling), so a
+    caller can record each finished model while the others are still sampling.
     """
     info = engine.info()
     if not info.get("per_row_seeds"):
@@ -138,6 +141,23 @@ def sample_many(
         for report in check_engine_adapters(engine, used, reference=reference):
             liveness[report.model] = report.as_dict()
     generated, errors = [0] * len(shares), [0] * len(shares)
+    left = [0] * len(shares)
+    for item in pending:
+        left[item.share] += 1
+
+    def summary(i: int) -> SampleSummary:
+        key = registry.key_for(shares[i].ref)
+        return SampleSummary(
+            total=totals[i],
+            already_done=already[i],
+            generated=generated[i],
+            errors=errors[i],
+            sampler={**info, "model_key": key, "liveness": liveness.get(key)},
+        )
+
+    for index in range(len(shares)):
+        if on_done and not left[index]:
+            on_done(index, summary(index))
     finished, total = sum(already), sum(totals)
     if progress:
         progress(finished, total)
@@ -148,23 +168,13 @@ def sample_many(
             shares[index].store.append(mine)
             generated[index] += sum(row.error is None for row in mine)
             errors[index] += sum(row.error is not None for row in mine)
+            left[index] -= len(mine)
+            if on_done and not left[index]:
+                on_done(index, summary(index))
         finished += len(rows)
         if progress:
             progress(finished, total)
-    return [
-        SampleSummary(
-            total=totals[i],
-            already_done=already[i],
-            generated=generated[i],
-            errors=errors[i],
-            sampler={
-                **info,
-                "model_key": registry.key_for(share.ref),
-                "liveness": liveness.get(registry.key_for(share.ref)),
-            },
-        )
-        for i, share in enumerate(shares)
-    ]
+    return [summary(i) for i in range(len(shares))]
 
 
 def _run_shared_batch(

@@ -62,7 +62,7 @@ class MultiAdapterSampler(LocalSampler):
             self.registry.base, self.registry.adapters, dtype=self.dtype, device=self.device
         )
         if self.mixed == "stacked":
-            self.stacked = StackedLora(model, list(self.registry.adapters))
+            self.stacked: StackedLora = StackedLora(model, list(self.registry.adapters))
         return model
 
     @property
@@ -89,8 +89,11 @@ class MultiAdapterSampler(LocalSampler):
         params: SamplingParams,
         seeds: list[int],
         models: Sequence[str | None],
+        *,
+        mixed: Literal["stacked", "peft"] | None = None,
     ) -> list[Generation]:
-        """One answer per prompt, row ``i`` from adapter ``models[i]`` (None: the base)."""
+        """One answer per prompt, row ``i`` from adapter ``models[i]`` (None: the base);
+        ``mixed`` overrides the engine's way of applying the adapters for this call."""
         if not len(prompts) == len(seeds) == len(models):
             raise ValueError(f"{len(prompts)} prompts, {len(seeds)} seeds, {len(models)} models")
         unknown = {m for m in models if m is not None and m not in self.registry.adapters}
@@ -101,9 +104,26 @@ class MultiAdapterSampler(LocalSampler):
         for start in range(0, len(prompts), self.batch_size):
             end = start + self.batch_size
             chunk = (prompts[start:end], params, seeds[start:end])
-            if self.mixed == "stacked":
+            if (mixed or self.mixed) == "stacked":
                 with self.stacked.rows(list(models[start:end])):
                     results.extend(self._generate_batch(*chunk))
             else:
                 results.extend(self._generate_batch(*chunk, adapter_names=names[start:end]))
         return results
+
+
+class PeftLayers:
+    """A view of a :class:`MultiAdapterSampler` that applies adapters through peft's own LoRA
+    layers (``adapter_names=``): the reference the stacked path is checked against."""
+
+    def __init__(self, sampler: MultiAdapterSampler) -> None:
+        self.sampler = sampler
+
+    def generate_mixed(
+        self,
+        prompts: list[ChatPrompt],
+        params: SamplingParams,
+        seeds: list[int],
+        models: Sequence[str | None],
+    ) -> list[Generation]:
+        return self.sampler.generate_mixed(prompts, params, seeds, models, mixed="peft")

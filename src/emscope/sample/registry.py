@@ -16,11 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from emscope.errors import InputError
 from emscope.models.refs import ModelRef, parse_model_ref
 from emscope.sample.base import Sampler
+
+if TYPE_CHECKING:
+    from emscope.sample.adapters import AdapterRegistry
+    from emscope.sample.many import MultiModelEngine
+
+SharedBuild = Callable[["AdapterRegistry", int], "MultiModelEngine"]
+# A shared vLLM engine gets at least this many requests at a time (vLLM schedules its own
+# batches; each chunk's answers are stored as soon as it finishes).
+VLLM_SUBMIT = 2048
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class Engine:
     needs_argument: bool = False
     local_models: bool = True  # serves local models (LoRA adapters included)
     api_models: bool = False  # serves openai/<model> references
+    shared: SharedBuild | None = None  # one engine for a base model and all its adapters
+    shared_by_default: bool = False  # a study family samples through ``shared`` unless told not
 
 
 def _transformers(spec: EngineSpec, ref: ModelRef, batch_size: int) -> Sampler:
@@ -54,6 +66,18 @@ def _vllm(spec: EngineSpec, ref: ModelRef, batch_size: int) -> Sampler:
 
     base = ModelRef(kind=ref.kind, name=ref.name, provider=ref.provider)
     return VllmSampler(str(base), adapter=ref.adapter, batch_size=max(batch_size, 1))
+
+
+def _transformers_shared(registry: AdapterRegistry, batch_size: int) -> MultiModelEngine:
+    from emscope.sample.multi_adapter import MultiAdapterSampler
+
+    return MultiAdapterSampler(registry, batch_size=batch_size)
+
+
+def _vllm_shared(registry: AdapterRegistry, batch_size: int) -> MultiModelEngine:
+    from emscope.sample.vllm_backend import VllmMultiEngine
+
+    return VllmMultiEngine(registry, batch_size=max(batch_size, VLLM_SUBMIT))
 
 
 def _http(spec: EngineSpec, ref: ModelRef, batch_size: int) -> Sampler:
@@ -85,8 +109,19 @@ def _scripted(spec: EngineSpec, ref: ModelRef, batch_size: int) -> Sampler:
 
 
 ENGINES: dict[str, Engine] = {
-    "transformers": Engine("transformers", "in-process transformers (CPU/GPU)", _transformers),
-    "vllm": Engine("vllm", "vLLM offline engine, multi-LoRA (CUDA; pip install vllm)", _vllm),
+    "transformers": Engine(
+        "transformers",
+        "in-process transformers (CPU/GPU)",
+        _transformers,
+        shared=_transformers_shared,
+    ),
+    "vllm": Engine(
+        "vllm",
+        "vLLM offline engine, multi-LoRA (CUDA; pip install vllm)",
+        _vllm,
+        shared=_vllm_shared,
+        shared_by_default=True,
+    ),
     "http": Engine(
         "http:<base_url>",
         "an OpenAI-compatible server (llama.cpp, vLLM serve); samples the served model",
@@ -148,3 +183,13 @@ def make_sampler(engine: str, model: ModelRef | str, *, batch_size: int = 32) ->
     spec = parse_engine(engine)
     check_engine_serves(engine, ref)
     return ENGINES[spec.name].build(spec, ref, batch_size)
+
+
+def make_shared_engine(
+    engine: str, registry: AdapterRegistry, *, batch_size: int = 32
+) -> MultiModelEngine:
+    """One engine of kind ``engine`` holding ``registry``'s base model and every adapter."""
+    row = ENGINES[parse_engine(engine).name]
+    if row.shared is None:
+        raise InputError(f"engine {engine!r} cannot hold several models", field="engine")
+    return row.shared(registry, batch_size)

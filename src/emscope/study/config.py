@@ -23,6 +23,11 @@ from emscope.study.validate import (
     read_study_yaml,
 )
 
+SHARED_HELP = (
+    "sample every model of the family (base and each adapter, with and without the trigger) "
+    "through one engine once all are trained (default: on for vllm, off for transformers)"
+)
+
 __all__ = [
     "STEER_KINDS",
     "AnalysesSection",
@@ -104,6 +109,7 @@ class ModelFamily(_Strict):
     model: str
     train: TrainSection = Field(default_factory=TrainSection)
     engine: str | None = Field(default=None, description=engine_help())
+    shared_engine: bool | None = Field(default=None, description=SHARED_HELP)
 
 
 class EvalSection(_Strict):
@@ -117,6 +123,12 @@ class EvalSection(_Strict):
     batch_size: int = Field(default=32, ge=1)
     with_trigger: Literal["auto", "always", "never"] = Field(
         default="auto", description="auto: sample with the trigger for backdoor models only"
+    )
+    check_adapters: bool | None = Field(
+        default=None,
+        description="before a shared engine samples with an adapter, check that the adapter "
+        "changes greedy answers and agrees with transformers' peft layers (default: on for "
+        "every shared engine)",
     )
 
 
@@ -155,6 +167,7 @@ class StudyConfig(_Strict):
         default_factory=list, description="several model families, each {name, model, ...}"
     )
     engine: str | None = Field(default=None, description="with model: " + engine_help())
+    shared_engine: bool | None = Field(default=None, description="with model: " + SHARED_HELP)
     domains: list[str] = Field(default_factory=list)
     conditions: list[Condition] = Field(
         default_factory=lambda: list(DEFAULT_CONDITIONS), min_length=1
@@ -216,7 +229,15 @@ class StudyConfig(_Strict):
             return list(self.models)
         assert self.model is not None
         name = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(self.model).name).strip("_") or "model"
-        return [ModelFamily(name=name, model=self.model, train=self.train, engine=self.engine)]
+        return [
+            ModelFamily(
+                name=name,
+                model=self.model,
+                train=self.train,
+                engine=self.engine,
+                shared_engine=self.shared_engine,
+            )
+        ]
 
     @property
     def prefixes_tags(self) -> bool:

@@ -50,7 +50,7 @@ def plan_run(config: StudyConfig, run_dir: Path) -> DryRun:
                 job.family,
                 job.tag,
                 "-" if job.is_base else family.trainer.name,
-                family.engine,
+                family.engine_label,
                 ", ".join(states),
             )
         )

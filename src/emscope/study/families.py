@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from emscope.errors import InputError
 from emscope.models.refs import ModelRef, parse_model_ref
-from emscope.sample.registry import check_engine_serves, default_engine
+from emscope.sample.registry import ENGINES, check_engine_serves, default_engine, parse_engine
 from emscope.train.registry import Trainer, trainer_for
 
 if TYPE_CHECKING:  # the config validates families through this module
@@ -16,13 +16,20 @@ if TYPE_CHECKING:  # the config validates families through this module
 
 @dataclass(frozen=True)
 class Family:
-    """One family, ready to run: ``engine`` is the registry name its samples go through."""
+    """One family, ready to run: ``engine`` is the registry name its samples go through;
+    ``shared``: every model of the family samples through one engine of that name, once all
+    are trained (:mod:`emscope.study.shared_sampling`)."""
 
     name: str
     ref: ModelRef
     trainer: Trainer
     engine: str
     train: TrainSection
+    shared: bool = False
+
+    @property
+    def engine_label(self) -> str:
+        return f"{self.engine} (one engine, every model)" if self.shared else self.engine
 
     @property
     def preset(self) -> str:
@@ -45,7 +52,8 @@ def resolve_family(family: ModelFamily, *, check_presets: bool = True) -> Family
         ref = parse_model_ref(family.model)
     engine = family.engine or default_engine(ref)
     check_engine_serves(engine, ref)
-    resolved = Family(family.name, ref, trainer_for(ref), engine, family.train)
+    shared = shares_engine(engine, family.shared_engine)
+    resolved = Family(family.name, ref, trainer_for(ref), engine, family.train, shared)
     if check_presets:
         if engine.startswith("http:"):
             raise InputError(
@@ -55,3 +63,17 @@ def resolve_family(family: ModelFamily, *, check_presets: bool = True) -> Family
             )
         resolved.train_settings(0)
     return resolved
+
+
+def shares_engine(engine: str, asked: bool | None) -> bool:
+    """Whether a family samples all its models through one engine: as asked, else by default
+    for engines whose row says so (vLLM: one engine per model would reload the base each time).
+    Asking for it on an engine that cannot hold several models is an InputError."""
+    row = ENGINES[parse_engine(engine).name]
+    if asked and row.shared is None:
+        holders = ", ".join(name for name, e in ENGINES.items() if e.shared is not None)
+        raise InputError(
+            f"engine {engine!r} samples one model at a time; shared_engine needs one of: {holders}",
+            field="shared_engine",
+        )
+    return row.shared_by_default if asked is None else asked

@@ -17,13 +17,15 @@ from emscope.manifest import sha256_file
 from emscope.models.identity import model_hash
 from emscope.models.refs import ModelRef
 from emscope.sample.base import SamplingParams
-from emscope.study.claim import claim
+from emscope.study.claim import Claim, claim
 from emscope.study.context import RunContext
 from emscope.study.outputs import LORA_WEIGHTS, DatasetOutput, SampleOutput, TrainOutput
 from emscope.study.plan import ModelJob
 from emscope.study.stage import Stage
 
 if TYPE_CHECKING:
+    from emscope.sample.questions import EvalPrompt
+    from emscope.sample.runner import SampleSummary
     from emscope.train.registry import TrainOutcome
 
 
@@ -223,44 +225,61 @@ class SampleStage(Stage[SampleOutput]):
             engine=None if self.engine == "transformers" else self.engine,
         )
 
-    def run(self, ctx: RunContext) -> SampleOutput:
-        from emscope.sample.questions import expand_prompts, load_questions
-        from emscope.sample.records import SampleRecord
-        from emscope.sample.runner import sample_answers
-        from emscope.store import JsonlStore
+    @property
+    def trigger(self) -> str | None:
+        return self.ctx.config.data.trigger if self.triggered else None
 
-        ev, key = ctx.config.eval, self.key()
-        prompts = expand_prompts(
-            load_questions(ctx.questions_path),
+    def prompts(self) -> list[EvalPrompt]:
+        from emscope.sample.questions import expand_prompts, load_questions
+
+        ev = self.ctx.config.eval
+        return expand_prompts(
+            load_questions(self.ctx.questions_path),
             samples_override=ev.samples_per_paraphrase,
             temperature_default=ev.temperature,
         )
-        place = claim(
-            ctx.run_dir / "samples" / f"{self.job.tag}.{self.suffix}.jsonl", key, is_dir=False
-        )
-        store: JsonlStore[SampleRecord] = JsonlStore(place.work, SampleRecord)
-        sampler = ctx.sampler(self.engine, trained_ref(ctx, self.job, self.trained))
-        label = f"sample {self.job.family} {self.job.model} s{self.job.seed}"
-        with ctx.bar(label + (" +trigger" if self.triggered else ""), 1) as bar:
-            summary = sample_answers(
-                sampler,
-                prompts,
-                model_tag=self.job.tag,
-                store=store,
-                trigger=ctx.config.data.trigger if self.triggered else None,
-                params=self.params,
-                base_seed=self.job.seed,
-                progress=bar,
-            )
-        rows = len(store.keys())
+
+    def place(self, key: str) -> Claim:
+        """Where this stage's store is written (its final file, or beside it; see claim)."""
+        final = self.ctx.run_dir / "samples" / f"{self.job.tag}.{self.suffix}.jsonl"
+        return claim(final, key, is_dir=False)
+
+    def finish(self, place: Claim, key: str, summary: SampleSummary) -> SampleOutput:
+        """Swap the store in and describe it (the typed output the ledger keeps)."""
+        from emscope.sample.records import SampleRecord
+        from emscope.store import JsonlStore
+
+        rows = len(JsonlStore(place.work, SampleRecord).keys())
         final = place.commit()
         return SampleOutput(
-            path=ctx.stored(final),
+            path=self.ctx.stored(final),
             input_hash=key,
             rows=rows,
             content_sha256=sha256_file(final),
             **summary.model_dump(),
         )
+
+    def run(self, ctx: RunContext) -> SampleOutput:
+        from emscope.sample.records import SampleRecord
+        from emscope.sample.runner import sample_answers
+        from emscope.store import JsonlStore
+
+        key = self.key()
+        place = self.place(key)
+        sampler = ctx.sampler(self.engine, trained_ref(ctx, self.job, self.trained))
+        label = f"sample {self.job.family} {self.job.model} s{self.job.seed}"
+        with ctx.bar(label + (" +trigger" if self.triggered else ""), 1) as bar:
+            summary = sample_answers(
+                sampler,
+                self.prompts(),
+                model_tag=self.job.tag,
+                store=JsonlStore(place.work, SampleRecord),
+                trigger=self.trigger,
+                params=self.params,
+                base_seed=self.job.seed,
+                progress=bar,
+            )
+        return self.finish(place, key, summary)
 
 
 def _count_lines(path: Any) -> int:

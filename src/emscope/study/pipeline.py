@@ -1,5 +1,7 @@
-"""Run a study: per family and job, dataset -> train -> sample; then judge; then the enabled
-analyses; then the report. Every step is a cached, resumable stage (:mod:`emscope.study.stage`).
+"""Run a study: per family and job, dataset -> train -> sample (or, for a family with a shared
+engine, dataset -> train per job and then every model's sampling through one engine); then
+judge; then the enabled analyses; then the report. Every step is a cached, resumable stage
+(:mod:`emscope.study.stage`).
 
 >>> run_study(load_study("studies/demo.yaml"), Path("runs/demo"))  # doctest: +SKIP
 """
@@ -22,7 +24,7 @@ from emscope.study.execution import JobSet, ModelJobResult
 from emscope.study.executors import executor_for
 from emscope.study.judge_stage import JudgeStage, judged_frame
 from emscope.study.model_stages import DatasetStage, SampleStage, TrainStage
-from emscope.study.outputs import StageOutput
+from emscope.study.outputs import SampleOutput, StageOutput
 from emscope.study.plan import ModelJob, plan_jobs
 from emscope.study.stage import Stage, run_stage, trusted_output
 
@@ -33,9 +35,11 @@ def run_pipeline(ctx: RunContext) -> Path:
     """The whole study, in order; returns the report's HTML path."""
     from emscope.study.analysis_stages import run_analyses
     from emscope.study.report_stage import write_run_report
+    from emscope.study.shared_sampling import sample_shared_families
 
     jobs = plan_jobs(ctx.config)
     results = executor_for(ctx.config.execution)(job_set(ctx, jobs))
+    results = sample_shared_families(ctx, jobs, results)  # families sampling through one engine
     frames = [
         judged_frame(ctx, job, samples, run_stage(ctx, JudgeStage(ctx, job, samples, suffix)))
         for job, result in zip(jobs, results, strict=True)
@@ -53,7 +57,8 @@ class StageStep(Protocol):
 
 
 def model_job(ctx: RunContext, job: ModelJob, step: StageStep) -> ModelJobResult | None:
-    """One model: dataset -> train -> sample (with and without the trigger where asked)."""
+    """One model: dataset -> train -> sample (with and without the trigger where asked); a
+    family with a shared engine samples later, all its models at once (``shared_sampling``)."""
     dataset = trained = None
     if not job.is_base:
         if (dataset := step(DatasetStage(ctx, job))) is None:
@@ -62,7 +67,9 @@ def model_job(ctx: RunContext, job: ModelJob, step: StageStep) -> ModelJobResult
             return None
         if trained.rejected:  # that domain is out; the other models go on
             return ModelJobResult(dataset, [], trained, rejected=trained.rejected)
-    samples = []
+    samples: list[tuple[SampleOutput, bool]] = []
+    if ctx.families[job.family].shared:
+        return ModelJobResult(dataset, samples, trained)
     for triggered in [False, True] if job.samples_with_trigger(ctx.config) else [False]:
         if (found := step(SampleStage(ctx, job, trained, triggered))) is None:
             return None

@@ -60,9 +60,11 @@ def write_run_report(
                 "model": str(f.ref),
                 "trainer": f.trainer.name,
                 "engine": without_userinfo(f.engine),
+                "shared_engine": f.shared,
             }
             for name, f in ctx.families.items()
         },
+        "adapter_checks": adapter_checks(jobs, results),
         "judge": judge.identity if judge else _ledger_judge(ctx),
         "judge_fingerprint": judge.fingerprint() if judge else None,
         "judge_prompts": prompt_provenance(ctx.judge_prompt_sets),
@@ -92,6 +94,21 @@ def write_run_report(
     )
     ctx.say(f"[bold]report:[/bold] {report}")
     return report
+
+
+def adapter_checks(
+    jobs: Sequence[ModelJob], results: Sequence[ModelJobResult]
+) -> dict[str, dict[str, Any]]:
+    """Per sample file checked by a shared engine: the "adapter is live" numbers and reference."""
+    checks = {}
+    for job, result in zip(jobs, results, strict=True):
+        for samples, triggered in result.samples:
+            if samples.sampler.get("liveness"):
+                checks[f"{job.tag}.{'T' if triggered else 'N'}"] = {
+                    **samples.sampler["liveness"],
+                    "reference": samples.sampler.get("liveness_reference"),
+                }
+    return checks
 
 
 def datasets_table(

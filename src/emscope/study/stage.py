@@ -71,20 +71,36 @@ def trusted_output(ctx: RunContext, stage: Stage[OutputT]) -> OutputT | None:
     return found if found is not None and found.problem(ctx.run_dir) is None else None
 
 
+def reusable_output(ctx: RunContext, stage: Stage[OutputT], key: str) -> OutputT | None:
+    """A finished stage's output whose files check out (with a skip notice), else None (with a
+    rerun notice when the ledger holds it but its files went missing or changed)."""
+    found = cached_output(ctx, stage, key)
+    if found is None:
+        return None
+    problem = found.problem(ctx.run_dir)
+    if problem is None:
+        ctx.say(f"[dim]skip {stage.name} (done)[/dim]")
+        return found
+    ctx.say(f"[yellow]rerun {stage.name}[/yellow]: {problem}")
+    return None
+
+
+def record_output(
+    ctx: RunContext, stage: Stage[OutputT], key: str, seconds: float, output: OutputT
+) -> None:
+    """Mark ``stage`` finished under ``key`` with its output."""
+    ctx.ledger.mark_done(stage.name, key, seconds, output.model_dump(mode="json"))
+    ctx.say(f"[green]done[/green] {stage.name} in {seconds:.1f}s")
+
+
 def run_stage(ctx: RunContext, stage: Stage[OutputT]) -> OutputT:
     """Skip, verify, or run ``stage``; its output is recorded in the ledger once finished."""
     key = stage.key()
-    found = cached_output(ctx, stage, key)
+    found = reusable_output(ctx, stage, key)
     if found is not None:
-        problem = found.problem(ctx.run_dir)
-        if problem is None:
-            ctx.say(f"[dim]skip {stage.name} (done)[/dim]")
-            return found
-        ctx.say(f"[yellow]rerun {stage.name}[/yellow]: {problem}")
+        return found
     start = time.perf_counter()
     with ctx.ledger.timed(stage.name.split(":")[0]):
         output = stage.run(ctx)
-    seconds = time.perf_counter() - start
-    ctx.ledger.mark_done(stage.name, key, seconds, output.model_dump(mode="json"))
-    ctx.say(f"[green]done[/green] {stage.name} in {seconds:.1f}s")
+    record_output(ctx, stage, key, time.perf_counter() - start, output)
     return output

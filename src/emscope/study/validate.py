@@ -117,9 +117,10 @@ def _check_families(config: StudyConfig) -> None:
     """Every family's model, engine, preset and overrides resolve (the train config is built)."""
     from emscope.study.families import resolve_family
 
+    shared = False
     for index, family in enumerate(config.families()):
         try:
-            resolve_family(family, check_presets=bool(config.domains))
+            shared |= resolve_family(family, check_presets=bool(config.domains)).shared
         except InputError as exc:
             if exc.field == "engine":
                 field = family_field(config, index, "engine")
@@ -129,6 +130,12 @@ def _check_families(config: StudyConfig) -> None:
         except EmscopeError as exc:
             field = family_field(config, index, "model")
             raise StudyFieldError(field, f"model family {family.name!r}: {exc}") from exc
+    if config.eval.check_adapters and not shared:
+        raise StudyFieldError(
+            "eval.check_adapters",
+            "eval.check_adapters checks the adapters of a shared engine; no family samples "
+            "through one (set shared_engine: true, or engine: vllm)",
+        )
 
 
 def read_study_yaml(path: Path) -> Any:
