@@ -505,11 +505,23 @@ def run(
     With the ray backend the run directory must be on a filesystem every Ray node sees. The
     backend never changes a stage's cache key: a run started locally can finish on Ray.
     """
-    from emscope.study.config import load_study, with_execution
+    import warnings
+
+    from emscope.study.config import StudyWarning, load_study, with_execution
     from emscope.study.pipeline import run_study
 
     try:
-        config = with_execution(load_study(study), backend=backend, address=address)
+        with warnings.catch_warnings(record=True) as found:
+            warnings.simplefilter("always", StudyWarning)
+            loaded = load_study(study)
+        for warning in found:
+            if issubclass(warning.category, StudyWarning):
+                console.print(f"[bold yellow]warning:[/bold yellow] {warning.message}")
+            else:
+                warnings.showwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
+        config = with_execution(loaded, backend=backend, address=address)
         target = run_dir or Path("runs") / config.name
         if dry_run:
             from emscope.study.dry_run import plan_run, print_plan

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 KEY_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_PASSPHRASE")
@@ -89,6 +90,17 @@ def without_userinfo(text: str) -> str:
     'logprob:m@http://10.0.0.1/v1#VLLM_KEY'
     """
     return _USERINFO.sub("", text)
+
+
+def without_userinfo_in(value: Any) -> Any:
+    """``value`` (JSON-like data) with :func:`without_userinfo` applied to every string in it."""
+    if isinstance(value, str):
+        return without_userinfo(value)
+    if isinstance(value, dict):
+        return {key: without_userinfo_in(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_userinfo_in(item) for item in value]
+    return value
 
 
 def url_credentials(url: str) -> tuple[str, str] | None:

@@ -6,15 +6,22 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emscope.data.schema import DEFAULT_TRIGGER, Condition
 from emscope.data.sources import ArchiveSpec, DatasetSource, dataset_source
-from emscope.errors import EmscopeError, InputError
+from emscope.errors import InputError
 from emscope.sample.registry import engine_help
 from emscope.study.analysis_settings import STEER_KINDS, AnalysesSection, SteerKind
 from emscope.study.judge_settings import JudgeSection
+from emscope.study.validate import (
+    as_input_error,
+    check_config,
+    check_inputs,
+    listed_once,
+    plain_name,
+    read_study_yaml,
+)
 
 SHARED_HELP = (
     "sample every model of the family (base and each adapter, with and without the trigger) "
@@ -28,6 +35,7 @@ __all__ = [
     "SteerKind",
     "StudyConfig",
     "load_study",
+    "stored_study",
 ]
 
 DEFAULT_CONDITIONS: tuple[Condition, ...] = ("misaligned",)
@@ -174,6 +182,21 @@ class StudyConfig(_Strict):
     analyses: AnalysesSection = Field(default_factory=AnalysesSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        return plain_name(name)
+
+    @field_validator("seeds", "conditions")
+    @classmethod
+    def _listed_once(cls, values: list[Any]) -> list[Any]:
+        return listed_once(values)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyConfig:
+        check_config(self)  # triggers, imports, families: errors name the dotted field
+        return self
+
     @field_validator("domains")
     @classmethod
     def _known_domains(cls, domains: list[str]) -> list[str]:
@@ -200,33 +223,6 @@ class StudyConfig(_Strict):
             raise ValueError("two model families share a name")
         return self
 
-    @model_validator(mode="after")
-    def _every_dataset_has_a_source(self) -> StudyConfig:
-        for domain in self.domains:
-            for condition in self.conditions:
-                try:
-                    self.data.source(domain, condition)
-                except InputError as exc:
-                    raise ValueError(exc.message) from exc
-        return self
-
-    @model_validator(mode="after")
-    def _families_can_train_and_sample(self) -> StudyConfig:
-        from emscope.study.families import resolve_family
-
-        shared = False
-        for family in self.families():
-            try:
-                shared |= resolve_family(family, check_presets=bool(self.domains)).shared
-            except EmscopeError as exc:
-                raise ValueError(f"model family {family.name!r}: {exc}") from exc
-        if self.eval.check_adapters and not shared:
-            raise ValueError(
-                "eval.check_adapters checks the adapters of a shared engine; no family samples "
-                "through one (set shared_engine: true, or engine: vllm)"
-            )
-        return self
-
     def families(self) -> list[ModelFamily]:
         """The study's model families; ``model:`` alone is one family named after the study."""
         if self.models:
@@ -247,6 +243,14 @@ class StudyConfig(_Strict):
     def prefixes_tags(self) -> bool:
         """Families of a ``models:`` list prefix their jobs' tags; ``model:`` keeps bare tags."""
         return bool(self.models)
+
+
+def stored_study(config: StudyConfig) -> dict[str, Any]:
+    """The study as written to disk (study.yaml, manifest, provenance): URL credentials removed."""
+    from emscope.secrets import without_userinfo_in
+
+    cleaned: dict[str, Any] = without_userinfo_in(config.model_dump(mode="json"))
+    return cleaned
 
 
 def with_execution(
@@ -273,25 +277,22 @@ def with_execution(
 
 
 def load_study(path: str | Path) -> StudyConfig:
-    """Read and validate a study file; errors name the file and the offending field."""
+    """Read and validate a study file, before anything is spent: errors name the file and the
+    dotted field; warnings (duplicate or dropped rows of imports) are issued as
+    :class:`StudyWarning` (``emscope run`` prints them)."""
+    import warnings
+
     path = Path(path)
+    raw = read_study_yaml(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read study file: {exc.strerror}", file=path) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise InputError(
-            f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path, line=line
-        ) from exc
-    if not isinstance(raw, dict):
-        raise InputError("a study file is a YAML mapping", file=path)
-    try:
-        return StudyConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise InputError(first["msg"], file=path, field=field) from exc
-    except InputError as exc:
-        raise InputError(exc.message, file=path, field="domains") from exc
+        config = StudyConfig.model_validate(raw)
+        found = check_inputs(config)
+    except (ValidationError, InputError) as exc:
+        raise as_input_error(exc, path) from exc
+    for warning in found:
+        warnings.warn(f"{path}: {warning}", StudyWarning, stacklevel=2)
+    return config
+
+
+class StudyWarning(UserWarning):
+    """Something in a study that works but is likely a mistake (printed before the run)."""

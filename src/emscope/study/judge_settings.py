@@ -67,10 +67,20 @@ class JudgeSection(BaseModel):
     @field_validator("spec")
     @classmethod
     def _known_spec(cls, spec: str) -> str:
-        from emscope.judge.registry import parse_judge_spec
+        from emscope.errors import EmscopeError
+        from emscope.judge.registry import judge_kind, parse_judge_spec
+        from emscope.models.refs import parse_model_ref
 
         try:
-            parse_judge_spec(spec)
+            parsed = parse_judge_spec(spec)
         except InputError as exc:
             raise ValueError(exc.message) from exc
+        # The judge's model (and an exact judge's tokenizer) must name a model; nothing loads.
+        refs = [parsed.model] if judge_kind(parsed).argument == "model-ref" else []
+        refs += [parsed.option("tokenizer")] if parsed.option("tokenizer") else []
+        for ref in refs:
+            try:
+                parse_model_ref(str(ref))
+            except EmscopeError as exc:
+                raise ValueError(f"the judge's model {ref!r}: {exc}") from exc
         return spec

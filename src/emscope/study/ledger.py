@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from emscope.errors import InputError
 from emscope.locks import exclusive_lock
 
 LEDGER_NAME = "stages.json"
@@ -58,10 +59,35 @@ class StageLedger:
             self.entries = {**self._read(), stage: entry}
             self._write()
 
+    def recorded_seconds(self) -> dict[str, float]:
+        """Seconds per stage kind (``train``, ``sample``, ...) that the finished stages took when
+        they ran: what a study cost, also after a rerun that found every stage done."""
+        totals: dict[str, float] = {}
+        for name, entry in self.entries.items():
+            kind = name.split(":")[0]
+            totals[kind] = totals.get(kind, 0.0) + float(entry.get("seconds") or 0.0)
+        return totals
+
     def _read(self) -> dict[str, dict[str, Any]]:
         if not self.path.exists():
             return {}
-        entries: dict[str, dict[str, Any]] = json.loads(self.path.read_text(encoding="utf-8"))
+        hint = (
+            "restore it from a backup, or delete it to rerun every stage (finished sample and "
+            "judge stores resume in place, so nothing done is recomputed twice)"
+        )
+        try:
+            entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"the run's stage ledger is not valid JSON (cut off?): {exc.msg}",
+                file=self.path,
+                line=exc.lineno,
+                hint=hint,
+            ) from exc
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+            raise InputError(
+                "the run's stage ledger is not a mapping of stages", file=self.path, hint=hint
+            )
         return entries
 
     def _write(self) -> None:

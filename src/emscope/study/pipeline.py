@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 from rich.console import Console
 
-from emscope.study.config import StudyConfig
+from emscope.study.config import StudyConfig, stored_study
 from emscope.study.context import RunContext
 from emscope.study.execution import JobSet, ModelJobResult
 from emscope.study.executors import executor_for
@@ -142,13 +142,15 @@ def run_study(
 ) -> Path:
     """Run (or resume) ``config`` into ``run_dir``; returns the report's HTML path."""
     from emscope.study.context import shutdown_warnings
+    from emscope.study.run_lock import run_lock
 
     console = console or Console()
     for warning in shutdown_warnings(config):
         console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "study.yaml").write_text(
-        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-    )
-    ctx = RunContext(config, run_dir, console, progress_bars=progress_bars)
-    return run_pipeline(ctx)
+    # One writer per run directory, for the whole run; Ray workers write under this lock.
+    with run_lock(run_dir, lambda line: console.print(f"[yellow]notice:[/yellow] {line}")):
+        (run_dir / "study.yaml").write_text(
+            yaml.safe_dump(stored_study(config), sort_keys=False), encoding="utf-8"
+        )
+        ctx = RunContext(config, run_dir, console, progress_bars=progress_bars)
+        return run_pipeline(ctx)

@@ -17,6 +17,8 @@ import pandas as pd
 
 from emscope.errors import InputError
 from emscope.manifest import Manifest, write_manifest
+from emscope.secrets import without_userinfo
+from emscope.study.config import stored_study
 from emscope.study.context import RunContext
 from emscope.study.execution import ModelJobResult
 from emscope.study.plan import ModelJob
@@ -52,12 +54,12 @@ def write_run_report(
 
     judge = ctx.judge_built
     provenance = {
-        "study": ctx.config.model_dump(mode="json"),
+        "study": stored_study(ctx.config),
         "families": {
             name: {
                 "model": str(f.ref),
                 "trainer": f.trainer.name,
-                "engine": f.engine,
+                "engine": without_userinfo(f.engine),
                 "shared_engine": f.shared,
             }
             for name, f in ctx.families.items()
@@ -67,7 +69,9 @@ def write_run_report(
         "judge_fingerprint": judge.fingerprint() if judge else None,
         "judge_prompts": prompt_provenance(ctx.judge_prompt_sets),
         "judge_info": describe_judge(judge) if judge else None,
-        "stage_seconds": {k: round(v, 1) for k, v in ctx.ledger.timings.items()},
+        # What each kind of stage took when it ran (kept by an all-cached rerun) and this run.
+        "stage_seconds": {k: round(v, 1) for k, v in ctx.ledger.recorded_seconds().items()},
+        "stage_seconds_this_run": {k: round(v, 1) for k, v in ctx.ledger.timings.items()},
         "libraries": Manifest(kind="probe").libraries,
     }
     (metrics_dir / "provenance.json").write_text(
@@ -78,11 +82,12 @@ def write_run_report(
         ctx.run_dir,
         Manifest(
             kind="study-run",
-            config=ctx.config.model_dump(mode="json"),
+            config=stored_study(ctx.config),
             inputs={k: v["input_hash"] for k, v in ctx.ledger.entries.items()},
             outputs={
                 "report": ctx.stored(report),
-                "stage_seconds": ctx.ledger.timings,
+                "stage_seconds": ctx.ledger.recorded_seconds(),
+                "stage_seconds_this_run": ctx.ledger.timings,
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
         ),
