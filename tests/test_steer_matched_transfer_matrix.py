@@ -142,9 +142,9 @@ def test_the_raw_mode_keeps_its_old_stage_key_and_the_matched_mode_names_its_nor
     monkeypatch.setattr(stage_module, "job_model_hash", lambda ctx, job, trained: f"hash-{job}")
     targets: Any = {"code": ("job-code", None)}
     vectors: dict[str, str | None] = {"code": "sha"}
-    stage_module.TransferStage(None, "", targets, DIRECTIONS, vectors, 1, 8.0).inputs()  # type: ignore[arg-type]
+    stage_module.TransferStage(None, "", targets, DIRECTIONS, vectors, 1, 8.0).inputs()
     matched = (0.5, {"code": 12.0}, {"code": "own"})
-    stage_module.TransferStage(None, "", targets, DIRECTIONS, vectors, 1, matched=matched).inputs()  # type: ignore[arg-type]
+    stage_module.TransferStage(None, "", targets, DIRECTIONS, vectors, 1, matched=matched).inputs()
     raw_spec, matched_spec = seen
     assert raw_spec == {"layer": 1, "scale": 8.0, "directions": vectors,
                         "targets": {"code": "hash-job-code"}}  # fmt: skip

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SteerKind = Literal["steer", "ablate", "random"]
 STEER_KINDS: tuple[SteerKind, ...] = ("steer", "ablate", "random")
-DEFAULT_TRANSFER_SHARE = 0.5
+DEFAULT_TRANSFER_SHARE = 0.25
 
 
 class AnalysesSection(BaseModel):
