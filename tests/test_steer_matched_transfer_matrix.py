@@ -76,6 +76,14 @@ def test_the_base_model_gets_the_mean_of_the_fine_tuned_norms_and_its_source_say
     assert norms == {"medical": 4.0, "code": 12.0, "base": 8.0}
     assert sources["medical"] == "its own direction (judged answers)"
     assert "mean of the fine-tuned models' norms (medical, code)" in sources["base"]
+    old = Direction(
+        DIRECTIONS["code"].vectors,
+        DIRECTIONS["code"].meta.model_copy(update={"activation_norms": None}),
+    )
+    norms, sources = target_norms({"medical": DIRECTIONS["medical"], "code": old}, ["code"], 1)
+    assert norms == {"code": 4.0} and "its direction stores no norm" in sources["code"]
+    with pytest.raises(InputError, match="transfer_scale"):
+        target_norms({"code": old}, ["code"], 1)
 
 
 def test_matched_cells_add_equal_shares_of_each_target_norm_and_a_control_per_target(

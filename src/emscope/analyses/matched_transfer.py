@@ -56,11 +56,20 @@ def target_norms(
 
     A target with a direction of its own uses that direction's stored norm (its own model on
     its own answers). A target without one (the base model, a model with too few answers) has
-    no stored norm; it gets the mean of the other models' norms, and its source says so.
+    no stored norm; it gets the mean of the other models' norms, and its source says so (as
+    does a target whose direction predates stored norms).
     """
-    own = {name: activation_norm(d, layer) for name, d in directions.items()}
+    own = {
+        name: activation_norm(d, layer)
+        for name, d in directions.items()
+        if d.meta.activation_norms is not None
+    }
     if not own:
-        raise InputError("no direction stores an activation norm", field="directions")
+        raise InputError(
+            "no direction stores an activation norm: rebuild the directions, or set "
+            "analyses.transfer_scale for the raw mode",
+            field="activation_norms",
+        )
     mean = sum(own.values()) / len(own)
     norms, sources = {}, {}
     for target in targets:
@@ -69,10 +78,13 @@ def target_norms(
             where = "training answers" if kind == "training_answers" else "judged answers"
             norms[target], sources[target] = own[target], f"its own direction ({where})"
         else:
-            norms[target] = mean
-            sources[target] = (
-                f"mean of the fine-tuned models' norms ({', '.join(own)}): no direction of its own"
+            why = (
+                "its direction stores no norm"
+                if target in directions
+                else "no direction of its own"
             )
+            norms[target] = mean
+            sources[target] = f"mean of the fine-tuned models' norms ({', '.join(own)}): {why}"
     return norms, sources
 
 
