@@ -101,8 +101,11 @@ def test_report_holds_the_sweep_the_transfer_matrix_and_the_cosines(
     assert "Sweep on incorrect_math" in html
     for tag in ("none", "steer_L1_s8", "random_L1_s8", "ablate_L1"):
         assert tag in html
-    assert "Transfer matrix (misalignment rate [95% CI]; block 1, scale 8" in html
-    assert "Transfer matrix (mean coherence 0-100; block 1, scale 8)" in html
+    matched = "matched norms: |added| = 0.25 x target activation norm"  # the default mode
+    assert f"Transfer matrix (misalignment rate [95% CI]; block 1; {matched}" in html
+    assert f"Transfer matrix (mean coherence 0-100; block 1; {matched})" in html
+    assert "Transfer cells (block 1;" in html and "random (seed" in html
+    assert "mean of the fine-tuned models&#x27; norms" in html or "mean of the fine-tuned" in html
     assert "Direction cosines (block 1)" in html
     assert "answer activation norm at block 1" in html
     for name in (

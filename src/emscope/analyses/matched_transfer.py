@@ -49,6 +49,45 @@ def activation_norm(direction: Direction, layer: int) -> float:
     return float(norms[direction.meta.layers.index(layer)])
 
 
+def target_norms(
+    directions: Mapping[str, Direction], targets: list[str], layer: int
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Each target's answer-activation norm at ``layer`` and where it comes from.
+
+    A target with a direction of its own uses that direction's stored norm (its own model on
+    its own answers). A target without one (the base model, a model with too few answers) has
+    no stored norm; it gets the mean of the other models' norms, and its source says so (as
+    does a target whose direction predates stored norms).
+    """
+    own = {
+        name: activation_norm(d, layer)
+        for name, d in directions.items()
+        if d.meta.activation_norms is not None
+    }
+    if not own:
+        raise InputError(
+            "no direction stores an activation norm: rebuild the directions, or set "
+            "analyses.transfer_scale for the raw mode",
+            field="activation_norms",
+        )
+    mean = sum(own.values()) / len(own)
+    norms, sources = {}, {}
+    for target in targets:
+        if target in own:
+            kind = direction_kind(directions[target])
+            where = "training answers" if kind == "training_answers" else "judged answers"
+            norms[target], sources[target] = own[target], f"its own direction ({where})"
+        else:
+            why = (
+                "its direction stores no norm"
+                if target in directions
+                else "no direction of its own"
+            )
+            norms[target] = mean
+            sources[target] = f"mean of the fine-tuned models' norms ({', '.join(own)}): {why}"
+    return norms, sources
+
+
 def matched_scale(vector_norm: float, target_norm: float, share: float) -> float:
     """The coefficient ``s`` for which ``|s * v| = share * target_norm``."""
     if share <= 0:

@@ -34,7 +34,15 @@ class TransferFiles:
     matrix: Path
     cosines: Path
     layer: int
-    scale: float
+    scale: float | None  # raw mode: one coefficient on every raw vector
+    share: float | None = None  # matched mode: added norm / target activation norm
+
+    @property
+    def mode(self) -> str:
+        """What the report's titles say about how the matrix was steered."""
+        if self.share is not None:
+            return f"matched norms: |added| = {self.share:g} x target activation norm"
+        return f"raw vectors at scale {self.scale:g} (norms differ by direction)"
 
 
 def steering_section(
@@ -73,9 +81,16 @@ def steering_section(
                 for r in matrix.itertuples(index=False)
             ]
         )
+        if transfer.share is not None:
+            files.table(
+                f"Transfer cells (block {layer}; {transfer.mode}; 'random' is each target's own "
+                "seeded control at the same norm)",
+                cells_table(matrix),
+                "transfer_cells.csv",
+            )
         files.table(
-            f"Transfer matrix (misalignment rate [95% CI]; block {layer}, scale "
-            f"{transfer.scale:g}; rows: direction, columns: target model)",
+            f"Transfer matrix (misalignment rate [95% CI]; block {layer}; {transfer.mode}; "
+            "rows: direction, columns: target model)",
             cells.pivot(index="direction", columns="target", values="cell").reset_index(),
             "transfer.csv",
         )
@@ -86,7 +101,7 @@ def steering_section(
         )
         coherence = matrix.assign(cell=[fixed(v, 1) for v in matrix["mean_coherence"]])
         files.table(
-            f"Transfer matrix (mean coherence 0-100; block {layer}, scale {transfer.scale:g})",
+            f"Transfer matrix (mean coherence 0-100; block {layer}; {transfer.mode})",
             coherence.pivot(index="direction", columns="target", values="cell").reset_index(),
             "transfer_coherence.csv",
         )
@@ -107,6 +122,28 @@ def steering_section(
             cosine_heatmap_png(cosines, layer=layer),
         )
     return files.spec("Steering and transfer", paragraph)
+
+
+def cells_table(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Per steered cell of a matched-norm matrix: the coefficient on the raw vector, the added
+    norm, the target's activation norm and where that norm came from."""
+    steered = matrix[matrix["kind"] != "none"]
+    return pd.DataFrame.from_records(
+        [
+            {
+                "direction": row["direction"],
+                "target": row["target"],
+                "kind": row["kind"]
+                + ("" if pd.isna(row["control_seed"]) else f" (seed {int(row['control_seed'])})"),
+                "scale on raw vector": fixed(row["scale"], 3),
+                "|added|": fixed(row["added_norm"], 3),
+                "target activation norm": fixed(row["target_norm"], 3),
+                "|added| / target norm": fixed(row["added_norm"] / row["target_norm"], 3),
+                "target norm from": row["target_norm_source"],
+            }
+            for _, row in steered.iterrows()
+        ]
+    )
 
 
 def directions_table(

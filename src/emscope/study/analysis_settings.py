@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SteerKind = Literal["steer", "ablate", "random"]
 STEER_KINDS: tuple[SteerKind, ...] = ("steer", "ablate", "random")
+DEFAULT_TRANSFER_SHARE = 0.25
 
 
 class AnalysesSection(BaseModel):
@@ -55,8 +56,24 @@ class AnalysesSection(BaseModel):
         "a model has too few judged answers: a content direction); always labelled",
     )
     transfer_scale: float | None = Field(
-        default=None, description="scale of the transfer matrix (default: the largest scale)"
+        default=None,
+        description="RAW mode: one coefficient on every raw direction (their norms differ by "
+        "domain, so direction and norm are confounded); used only when set and "
+        "transfer_norm_share is not",
     )
+    transfer_norm_share: float | None = Field(
+        default=None,
+        gt=0,
+        description="MATCHED mode (the default, share "
+        f"{DEFAULT_TRANSFER_SHARE:g}): every added vector has norm share x the target model's "
+        "answer-activation norm at the steered block, plus a seeded random control per target",
+    )
+
+    def transfer_mode(self) -> tuple[Literal["matched", "raw"], float]:
+        """``("matched", share)``, or ``("raw", scale)`` when only ``transfer_scale`` is set."""
+        if self.transfer_scale is None:
+            return "matched", self.transfer_norm_share or DEFAULT_TRANSFER_SHARE
+        return "raw", self.transfer_scale
 
     @field_validator("mia_reference")
     @classmethod
@@ -76,6 +93,15 @@ class AnalysesSection(BaseModel):
                 "base model (no API model, no adapter)"
             )
         return text
+
+    @model_validator(mode="after")
+    def _one_transfer_mode(self) -> AnalysesSection:
+        if self.transfer_scale is not None and self.transfer_norm_share is not None:
+            raise ValueError(
+                "analyses.transfer_scale (raw vectors) and analyses.transfer_norm_share "
+                "(matched norms) choose different transfer modes: set one"
+            )
+        return self
 
     @model_validator(mode="after")
     def _prior_names_its_reference(self) -> AnalysesSection:

@@ -78,13 +78,15 @@ def steering_stages(
 ) -> SectionSpec:
     """Directions, then the sweep on the first model with one, then the transfer matrix."""
     from emscope.analyses.directions import read_direction
+    from emscope.analyses.matched_transfer import target_norms
     from emscope.report.steer_section import (
         DirectionInfo,
         SweepFiles,
         TransferFiles,
         steering_section,
     )
-    from emscope.study.steer_stages import DirectionStage, SweepStage, TransferStage
+    from emscope.study.steer_stages import DirectionStage, SweepStage
+    from emscope.study.transfer_stage import TransferStage
 
     names = short_names([job for job, _, _ in tuned])
     made = {job.tag: run_stage(ctx, DirectionStage(ctx, job, tr, rows)) for job, _, tr in tuned}
@@ -111,8 +113,7 @@ def steering_stages(
     if directions:
         n_layers = next(iter(directions.values())).meta.fingerprint.num_layers
         layers = settings.steer_layers or [n_layers // 2]
-        scale = settings.transfer_scale
-        scale = max(settings.steer_scales) if scale is None else scale
+        mode, amount = settings.transfer_mode()
         first, _, first_trained = next(t for t in tuned if names[t[0].tag] in directions)
         name = names[first.tag]
         vectors = {names[t]: o.sha256.get("vectors") for t, o in made.items()}
@@ -131,15 +132,20 @@ def steering_stages(
         if transferable:
             # The key names the transferred vectors (models without a direction stay as None).
             used = {n: v for n, v in vectors.items() if n in transferable or n not in directions}
-            moved = run_stage(
-                ctx, TransferStage(ctx, scope, targets, transferable, used, layers[0], scale)
-            )
+            stage = TransferStage(ctx, scope, targets, transferable, used, layers[0], amount)
+            if mode == "matched":
+                norms = target_norms(directions, list(targets), layers[0])
+                stage = TransferStage(
+                    ctx, scope, targets, transferable, used, layers[0], matched=(amount, *norms)
+                )
+            moved = run_stage(ctx, stage)
     if moved is not None:
         transfer = TransferFiles(
             moved.file("matrix", ctx.run_dir),
             moved.file("cosines", ctx.run_dir),
             int(moved.facts["layer"]),
-            float(moved.facts["scale"]),
+            moved.facts.get("scale"),
+            moved.facts.get("share"),
         )
     paragraph = (
         "One misalignment direction per fine-tuned model: per block, the mean block output over "
@@ -150,7 +156,9 @@ def steering_stages(
         "out (ablate); a scale s moves the block output by s x |v|, to be read against the "
         "answer activation norm in the directions table (scales that move it by a large share "
         f"of that norm wreck coherence). Rates use the '{settings.rate_policy}' rule over "
-        f"{settings.steer_questions} prompt(s) x {settings.steer_samples} sample(s).\n\n"
+        f"{settings.steer_questions} prompt(s) x {settings.steer_samples} sample(s). "
+        + _transfer_sentence(settings.transfer_mode())
+        + "\n\n"
         + " ".join(notes or ["Every fine-tuned model has a direction."])
     )
     root = ctx.run_dir / ANALYSES_DIR
@@ -158,6 +166,22 @@ def steering_stages(
     if scope:
         spec = spec.model_copy(update={"title": f"{spec.title} ({scope})"})
     return spec
+
+
+def _transfer_sentence(mode: tuple[str, float]) -> str:
+    if mode[0] == "raw":
+        return (
+            f"The transfer matrix adds every raw direction at scale {mode[1]:g} "
+            "(analyses.transfer_scale): the directions' norms differ, so direction and norm "
+            "are confounded along a row."
+        )
+    return (
+        f"The transfer matrix adds every direction at a matched norm, {mode[1]:g} x the target "
+        "model's answer-activation norm at the block (each model's own, stored with its "
+        "direction; a target without a direction, the base model included, gets the mean of "
+        "the fine-tuned models' norms, as the cells table says), and each target gets its own "
+        "seeded random control at that norm."
+    )
 
 
 def _transferable(

@@ -2,7 +2,8 @@
 
 ``direction:<tag>`` builds one misalignment direction per fine-tuned model (protocol §9) into
 ``analyses/directions/<tag>/``; ``steer:sweep`` steers, ablates and controls on the first model
-with a direction; ``steer:transfer`` applies every direction to every model (base included).
+with a direction; ``steer:transfer`` (:mod:`emscope.study.transfer_stage`) applies every
+direction to every model (base included).
 Steering hooks into the model's blocks, so these stages sample through the transformers engine.
 """
 
@@ -205,61 +206,4 @@ class SweepStage(Stage[FilesOutput]):
         return FilesOutput(
             files={"summary": ctx.stored(final / "summary.csv")},
             facts={"model": self.model_name, "layers": self.layers},
-        )
-
-
-class TransferStage(Stage[FilesOutput]):
-    output_type = FilesOutput
-
-    def __init__(
-        self,
-        ctx: RunContext,
-        scope: str,
-        targets: dict[str, tuple[ModelJob, TrainOutput | None]],
-        directions: dict[str, Direction],
-        vectors: dict[str, str | None],
-        layer: int,
-        scale: float,
-    ) -> None:
-        self.ctx, self.scope, self.targets, self.directions = ctx, scope, targets, directions
-        self.vectors, self.layer, self.scale = vectors, layer, scale
-        self.name = "steer:transfer" + (f":{scope}" if scope else "")
-
-    def inputs(self) -> SteerInputs:
-        return steer_inputs(
-            self.ctx,
-            layer=self.layer,
-            scale=self.scale,
-            directions=self.vectors,
-            targets={n: job_model_hash(self.ctx, j, t) for n, (j, t) in self.targets.items()},
-        )
-
-    def run(self, ctx: RunContext) -> FilesOutput:
-        from emscope.analyses.transfer import direction_cosines, transfer_matrix
-
-        settings = ctx.config.analyses
-        out = ctx.run_dir / ANALYSES_DIR / "steering" / self.scope / "transfer"
-        place = claim(out, self.key(), is_dir=True)
-        matrix = transfer_matrix(
-            self.directions,
-            {n: loader(ctx, j, t) for n, (j, t) in self.targets.items()},  # type: ignore[misc]
-            ctx.judge,
-            steer_prompts(ctx, settings.steer_questions),
-            layer=self.layer,
-            scale=self.scale,
-            out_dir=place.work / "runs",
-            params=steer_params(ctx),
-            base_seed=ctx.config.seeds[0],
-            policy=settings.rate_policy,
-            judge_prompts=ctx.judge_prompt_sets,
-        )
-        matrix.to_csv(place.work / "matrix.csv", index=False)
-        direction_cosines(self.directions, self.layer).to_csv(place.work / "cosines.csv")
-        final = place.commit()
-        return FilesOutput(
-            files={
-                "matrix": ctx.stored(final / "matrix.csv"),
-                "cosines": ctx.stored(final / "cosines.csv"),
-            },
-            facts={"layer": self.layer, "scale": self.scale},
         )
