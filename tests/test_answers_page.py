@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from answers_fakes import write_synthetic_run
 from emscope.cli import app
 from emscope.commands.view import serve
+from emscope.metrics.trigger import summarize
 from emscope.report.answers_page import render_answers_html, write_answers_page
 from emscope.study.report_stage import render_run_report
 
@@ -110,3 +111,25 @@ def test_the_local_server_serves_the_page_on_loopback(run: Path) -> None:
         server.shutdown()
         server.server_close()
     assert body == (run / "report" / "answers.html").read_bytes()
+
+
+def test_the_summary_counts_with_the_studys_metrics_settings(tmp_path: Path) -> None:
+    """``metrics: {policy, bootstrap_resamples}`` of the stored study decide the headline rates,
+    on the run's own report and on every re-render."""
+    frame = write_synthetic_run(tmp_path, samples_per_question=6)
+    provenance_path = tmp_path / "metrics" / "provenance.json"
+    provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
+    for policy in ("em", "domain_paper"):
+        provenance["study"]["metrics"] = {"policy": policy, "bootstrap_resamples": 150}
+        provenance_path.write_text(json.dumps(provenance), encoding="utf-8")
+        render_run_report(tmp_path, sections=[])
+        summary = pd.read_csv(tmp_path / "metrics" / "summary.csv")
+        assert set(summary["policy"]) == {policy}
+    # The domain paper's rule counts incoherent low-alignment answers the EM rule drops.
+    em = summarize(frame, policy="em", n_resamples=150)
+    paper = summarize(frame, policy="domain_paper", n_resamples=150)
+
+    def counts(table: pd.DataFrame) -> dict[str, int]:
+        return dict(zip(table["model"], table["n"].astype(int), strict=True))
+
+    assert counts(summary) == counts(paper) != counts(em)

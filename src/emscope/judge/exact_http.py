@@ -31,23 +31,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from emscope.errors import EmscopeError, InputError
-from emscope.judge.base import (
-    JudgeRecord,
-    JudgeRequest,
-    prompt_set_hash,
-)
 from emscope.judge.exact_local import (
-    DEFAULT_ORIGIN,
     DEFAULT_PROMPTS,
     NUMBERS,
+    ExactJudge,
     ExactScore,
     candidate_token_ids,
-    check_prompts,
-    exact_records,
     exact_score,
     render_prompt,
 )
-from emscope.manifest import sha256_text
 from emscope.models.refs import ModelRef
 from emscope.sample.openai_compat import ApiEndpoint, RetryPolicy, call_with_retries, run_sync
 
@@ -138,7 +130,7 @@ def llama_cpp_suffix(reply: Mapping[str, Any], ids: Sequence[int], n_suffix: int
     return float(sum(picked))
 
 
-class ExactHttpJudge:
+class ExactHttpJudge(ExactJudge):
     """The exact judge over a vLLM or llama-cpp-python server (see the module docstring).
 
     ``tokenizer`` is the served model's Hugging Face tokenizer (an ``emscope models``
@@ -163,24 +155,23 @@ class ExactHttpJudge:
         self.endpoint = endpoint
         self.tokenizer_ref = tokenizer
         self.server: ServerKind = server
-        self.prompts = check_prompts(prompts)
+        self._use_prompts(prompts)
         self.retry = retry or RetryPolicy()
         self._tokenizer = loaded_tokenizer
         self._candidates: list[list[int]] | None = None
-        self.prompt_hash = prompt_set_hash(self.prompts)
-        self.prompt_origin = DEFAULT_ORIGIN if prompts is DEFAULT_PROMPTS else "custom"
 
     @property
     def identity(self) -> str:
         return f"{MODE}:{self.endpoint.model}@{self.endpoint.host}"
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {
-            "identity": self.identity,
-            "mode": MODE,
-            "prompt_hash": self.prompt_hash,
-            "params": {"server": self.server, "tokenizer": str(self.tokenizer_ref)},
-        }
+    def fingerprint_params(self) -> dict[str, Any]:
+        return {"server": self.server, "tokenizer": str(self.tokenizer_ref)}
+
+    def chat_tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.load()[0]
+
+    def record_extra(self) -> dict[str, Any]:
+        return self.fingerprint_params()
 
     def load(self) -> tuple[PreTrainedTokenizerBase, list[list[int]]]:
         if self._tokenizer is None:
@@ -240,20 +231,3 @@ class ExactHttpJudge:
     def score_texts(self, texts: Sequence[str]) -> list[ExactScore]:
         """The exact score of each filled judge prompt, one prompt at a time."""
         return [exact_score(row) for row in run_sync(self._with_client(texts, NUMBERS))]
-
-    def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
-        template = str(getattr(self.load()[0], "chat_template", None))
-        extra = {
-            "chat_template_sha256": sha256_text(template),
-            "server": self.server,
-            "tokenizer": str(self.tokenizer_ref),
-        }
-        return exact_records(
-            requests,
-            self.prompts,
-            self.score_texts,
-            judge=self.identity,
-            mode=MODE,
-            default_origin=self.prompt_origin,
-            extra=extra,
-        )

@@ -10,6 +10,7 @@ candidates is the non-numeric mass (CODE, REFUSAL, anything else), reported besi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -198,7 +199,64 @@ def exact_records(
     return records
 
 
-class ExactLocalJudge:
+class ExactJudge(ABC):
+    """What every exact judge shares: its default prompts (checked, hashed), its fingerprint and
+    the judging of requests through :func:`exact_records`. A backend says who it is, which
+    request parameters it pins, which tokenizer renders the chat, and how it scores prompts."""
+
+    mode: str
+    prompts: dict[Metric, str]
+    prompt_hash: str
+    prompt_origin: str
+
+    def _use_prompts(self, prompts: Mapping[str, str]) -> None:
+        self.prompts = check_prompts(prompts)
+        self.prompt_hash = prompt_set_hash(self.prompts)
+        self.prompt_origin = DEFAULT_ORIGIN if prompts is DEFAULT_PROMPTS else "custom"
+
+    @property
+    @abstractmethod
+    def identity(self) -> str: ...
+
+    @abstractmethod
+    def fingerprint_params(self) -> dict[str, Any]:
+        """The parameters that change a score (part of the cache key)."""
+
+    @abstractmethod
+    def chat_tokenizer(self) -> PreTrainedTokenizerBase:
+        """The tokenizer whose chat template renders the judge prompts."""
+
+    @abstractmethod
+    def score_texts(self, texts: Sequence[str]) -> list[ExactScore]:
+        """The exact score of each filled judge prompt."""
+
+    def record_extra(self) -> dict[str, Any]:
+        """Facts stored beside each record, after the chat template's hash."""
+        return {}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity, mode, the default prompt set's hash and :meth:`fingerprint_params`."""
+        return {
+            "identity": self.identity,
+            "mode": self.mode,
+            "prompt_hash": self.prompt_hash,
+            "params": self.fingerprint_params(),
+        }
+
+    def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
+        template = str(getattr(self.chat_tokenizer(), "chat_template", None))
+        return exact_records(
+            requests,
+            self.prompts,
+            self.score_texts,
+            judge=self.identity,
+            mode=self.mode,
+            default_origin=self.prompt_origin,
+            extra={"chat_template_sha256": sha256_text(template), **self.record_extra()},
+        )
+
+
+class ExactLocalJudge(ExactJudge):
     """Judge with a local causal LM by the exact distribution over the answers 0..100.
 
     Each request is judged with its own prompts (its question file's); ``prompts`` are the
@@ -222,28 +280,22 @@ class ExactLocalJudge:
         if batch_size < 1:
             raise InputError("must be at least 1", field="batch_size")
         self.ref = ref
-        self.prompts = check_prompts(prompts)
+        self._use_prompts(prompts)
         self.batch_size = batch_size
         self.dtype = dtype
         self._model = model
         self._tokenizer = tokenizer
         self._candidates: list[list[int]] | None = None
-        self.prompt_hash = prompt_set_hash(self.prompts)
-        self.prompt_origin = DEFAULT_ORIGIN if prompts is DEFAULT_PROMPTS else "custom"
 
     @property
     def identity(self) -> str:
         return f"{MODE}:{self.ref}"
 
-    def fingerprint(self) -> dict[str, Any]:
-        """Identity, mode, the default prompt set's hash; candidates are always 0..100."""
-        params = {"candidates": f"{NUMBERS[0]}..{NUMBERS[-1]}", "min_mass": MIN_NUMERIC_MASS}
-        return {
-            "identity": self.identity,
-            "mode": MODE,
-            "prompt_hash": self.prompt_hash,
-            "params": params,
-        }
+    def fingerprint_params(self) -> dict[str, Any]:
+        return {"candidates": f"{NUMBERS[0]}..{NUMBERS[-1]}", "min_mass": MIN_NUMERIC_MASS}
+
+    def chat_tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.load()[1]
 
     def load(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[list[int]]]:
         """The model, tokenizer and candidate token ids, loading them on first call."""
@@ -268,15 +320,3 @@ class ExactLocalJudge:
             logprobs = candidate_logprobs(model, chunk, tree, pad_id=pad_id)
             scores.extend(exact_score(row.tolist()) for row in logprobs)
         return scores
-
-    def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
-        template = str(getattr(self.load()[1], "chat_template", None))
-        return exact_records(
-            requests,
-            self.prompts,
-            self.score_texts,
-            judge=self.identity,
-            mode=MODE,
-            default_origin=self.prompt_origin,
-            extra={"chat_template_sha256": sha256_text(template)},
-        )

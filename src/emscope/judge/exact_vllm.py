@@ -13,23 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from emscope.judge.base import (
-    JudgeRecord,
-    JudgeRequest,
-    prompt_set_hash,
-)
 from emscope.judge.exact_http import ServerLogprobError
 from emscope.judge.exact_local import (
-    DEFAULT_ORIGIN,
     DEFAULT_PROMPTS,
+    ExactJudge,
     ExactScore,
     candidate_token_ids,
-    check_prompts,
-    exact_records,
     exact_score,
     render_prompt,
 )
-from emscope.manifest import sha256_text
 from emscope.sample.vllm_backend import require_vllm
 
 MODE = "exact-vllm"
@@ -70,7 +62,7 @@ def candidate_logprobs_from_outputs(
     return totals
 
 
-class ExactVllmJudge:
+class ExactVllmJudge(ExactJudge):
     """Exact judge on a vLLM engine (``vllm.LLM``); pass ``engine`` to reuse a loaded one.
 
     ``sampling_params`` builds the engine's sampling parameters from :data:`SAMPLING`
@@ -95,24 +87,20 @@ class ExactVllmJudge:
         self.model_name = model
         self.engine = engine
         self.params = sampling_params(**SAMPLING)
-        self.prompts = check_prompts(prompts)
+        self._use_prompts(prompts)
         self.batch_size = batch_size
         self.tokenizer = engine.get_tokenizer()
         self.candidates = candidate_token_ids(self.tokenizer)
-        self.prompt_hash = prompt_set_hash(self.prompts)
-        self.prompt_origin = DEFAULT_ORIGIN if prompts is DEFAULT_PROMPTS else "custom"
 
     @property
     def identity(self) -> str:
         return f"{MODE}:{self.model_name}"
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {
-            "identity": self.identity,
-            "mode": MODE,
-            "prompt_hash": self.prompt_hash,
-            "params": dict(SAMPLING),
-        }
+    def fingerprint_params(self) -> dict[str, Any]:
+        return dict(SAMPLING)
+
+    def chat_tokenizer(self) -> Any:
+        return self.tokenizer
 
     def score_texts(self, texts: Sequence[str]) -> list[ExactScore]:
         """The exact score of each filled judge prompt, ``batch_size`` prompts per engine call."""
@@ -130,15 +118,3 @@ class ExactVllmJudge:
                     exact_score(candidate_logprobs_from_outputs(chunk, ids, self.candidates))
                 )
         return scores
-
-    def judge(self, requests: Sequence[JudgeRequest]) -> list[JudgeRecord]:
-        extra = {"chat_template_sha256": sha256_text(str(self.tokenizer.chat_template))}
-        return exact_records(
-            requests,
-            self.prompts,
-            self.score_texts,
-            judge=self.identity,
-            mode=MODE,
-            default_origin=self.prompt_origin,
-            extra=extra,
-        )

@@ -68,6 +68,18 @@ def converted_alias_dir(alias: str) -> Path:
     return target
 
 
+def alias_config_source(alias: str) -> tuple[str, str | None]:
+    """Where a built-in alias's config can be read without converting anything: the converted
+    directory once it exists, else the package directory and its GGUF file name."""
+    if alias not in ALIASES:
+        raise UnknownModelError(f"unknown alias {alias!r}; known: {', '.join(ALIASES)}")
+    target = cache_dir() / "models" / alias
+    if _is_converted(target):
+        return str(target), None
+    spec = ALIASES[alias]
+    return str(_package_dir(spec.package)), spec.gguf_file
+
+
 def _is_converted(target: Path) -> bool:
     return (target / "config.json").is_file() and (target / "model.safetensors").is_file()
 

@@ -10,6 +10,8 @@ import pandas as pd
 
 from emscope.judge.agreement import CalibrationReport
 from emscope.judge.bridge import Bridge
+from emscope.metrics.bootstrap import DEFAULT_RESAMPLES
+from emscope.metrics.rates import Policy
 from emscope.report.render import ReportSection
 
 RATE_KEYS = ["model", "domain"]
@@ -120,9 +122,13 @@ def bridged_rates_section(
     judge: str | None,
     bridge_path: str,
     metrics_dir: Path,
+    policy: Policy = "em",
+    n_resamples: int = DEFAULT_RESAMPLES,
 ) -> ReportSection:
     """Raw and bridged rates side by side (``judge.calibration``); the bridged summary is written
-    to ``metrics_dir/summary_bridged.csv`` too. A bridge fitted for another judge is an error."""
+    to ``metrics_dir/summary_bridged.csv`` too, counted by ``policy``
+    with ``n_resamples`` bootstrap draws like the raw one.
+    A bridge fitted for another judge is an error."""
     from emscope.judge.bridge import BRIDGED, apply_bridge, check_judge, load_bridge
     from emscope.metrics.trigger import summarize
 
@@ -132,6 +138,6 @@ def bridged_rates_section(
     bridged = bridged.assign(
         aligned=bridged[BRIDGED["aligned"]], coherent=bridged[BRIDGED["coherent"]]
     )
-    bridged_summary = summarize(bridged)
+    bridged_summary = summarize(bridged, policy=policy, n_resamples=n_resamples)
     bridged_summary.to_csv(metrics_dir / "summary_bridged.csv", index=False)
     return bridge_section(summary, bridged_summary, bridge)

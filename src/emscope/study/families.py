@@ -61,7 +61,16 @@ def resolve_family(family: ModelFamily, *, check_presets: bool = True) -> Family
                 "needs engine transformers or vllm (or list no domains)",
                 field="engine",
             )
-        resolved.train_settings(0)
+        settings = resolved.train_settings(0)
+        if resolved.trainer.check is not None:
+            try:
+                resolved.trainer.check(ref, settings)
+            except InputError as exc:
+                if exc.field in family.train.overrides:
+                    raise
+                raise InputError(
+                    f"preset {resolved.preset!r}: {exc.message}", field="preset"
+                ) from exc
     return resolved
 
 

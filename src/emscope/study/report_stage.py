@@ -18,7 +18,7 @@ import pandas as pd
 from emscope.errors import InputError
 from emscope.manifest import Manifest, write_manifest
 from emscope.secrets import without_userinfo
-from emscope.study.config import stored_study
+from emscope.study.config import MetricsSection, stored_study
 from emscope.study.context import RunContext
 from emscope.study.execution import ModelJobResult
 from emscope.study.plan import ModelJob
@@ -156,7 +156,11 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
     if not rows_path.exists() or rows_path.stat().st_size <= 1:
         raise InputError("no judged rows yet: run the study first", file=rows_path)
     rows = pd.read_csv(rows_path)
-    summary = summarize(rows)
+    provenance = json.loads((metrics_dir / "provenance.json").read_text(encoding="utf-8"))
+    study = provenance.get("study") or {}
+    # The counting rule and resample count are the study's own (metrics:), also on a re-render.
+    metrics = MetricsSection.model_validate(study.get("metrics") or {})
+    summary = summarize(rows, policy=metrics.policy, n_resamples=metrics.bootstrap_resamples)
     summary.to_csv(metrics_dir / "summary.csv", index=False)
     extra: dict[str, pd.DataFrame] = {}
     at_k = misalign_at_k_table(summary)
@@ -176,16 +180,21 @@ def render_run_report(run_dir: Path, sections: list[ReportSection] | None = None
             table = pd.read_csv(path)
             if len(table):
                 extra[title] = table
-    provenance = json.loads((metrics_dir / "provenance.json").read_text(encoding="utf-8"))
     extra.update(_judge_tables(rows, provenance))
     if sections is None:
         sections = analysis_sections(run_dir)
-    bridge_path = ((provenance.get("study") or {}).get("judge") or {}).get("calibration")
+    bridge_path = (study.get("judge") or {}).get("calibration")
     if bridge_path:
         from emscope.report.bridge_section import bridged_rates_section
 
         bridged = bridged_rates_section(
-            rows, summary, provenance.get("judge"), bridge_path, metrics_dir
+            rows,
+            summary,
+            provenance.get("judge"),
+            bridge_path,
+            metrics_dir,
+            policy=metrics.policy,
+            n_resamples=metrics.bootstrap_resamples,
         )
         sections = [*sections, bridged]
     answers = write_answers_page(run_dir, policy=str(summary["policy"].iloc[0]))

@@ -70,6 +70,8 @@ class Trainer:
     default_preset: str
     resolve: Callable[[str, dict[str, Any], int], dict[str, Any]]
     run: Callable[[TrainJob], TrainOutcome]
+    # Checks resolved settings against the model when the study loads (None: nothing to check).
+    check: Callable[[ModelRef, dict[str, Any]], None] | None = None
 
 
 def _lora_settings(preset: str, overrides: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -96,6 +98,12 @@ def _lora_run(job: TrainJob) -> TrainOutcome:
         final_loss=result.losses[-1] if result.losses else None,
         n_truncated=result.n_truncated,
     )
+
+
+def _lora_check(base: ModelRef, settings: dict[str, Any]) -> None:
+    from emscope.train.targets import check_lora_targets
+
+    check_lora_targets(base, settings["target_modules"], settings["layers_to_transform"])
 
 
 def _openai_settings(preset: str, overrides: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -132,7 +140,12 @@ def _openai_run(job: TrainJob) -> TrainOutcome:
 
 TRAINERS: dict[TrainerName, Trainer] = {
     "lora": Trainer(
-        "lora", "LoRA adapter, in process (local models)", "em", _lora_settings, _lora_run
+        "lora",
+        "LoRA adapter, in process (local models)",
+        "em",
+        _lora_settings,
+        _lora_run,
+        _lora_check,
     ),
     "openai": Trainer(
         "openai",
