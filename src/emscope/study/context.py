@@ -139,8 +139,9 @@ class RunContext:
         return self._judge
 
     def sampler(self, engine: str, ref: ModelRef) -> Sampler:
-        """The sampler for ``ref``; the last one is kept (a model's two sample files share it),
-        and the one before is released, so only one local model is loaded at a time."""
+        """The sampler for ``ref``; the last one is kept (a model's two sample files share it)
+        until :meth:`release_sampler` or the next model's, so at most one local model is loaded
+        at a time."""
         from emscope.sample.registry import make_sampler
 
         identity = f"{engine}|{ref}"
@@ -151,6 +152,14 @@ class RunContext:
                 make_sampler(engine, ref, batch_size=self.config.eval.batch_size),
             )
         return self._sampler[1]
+
+    def release_sampler(self) -> None:
+        """Drop the kept sampler (a job's sampling is done) and give its memory back."""
+        from emscope.models.memory import release_memory
+
+        if self._sampler is not None:
+            self._sampler = None
+            release_memory()
 
     # -- output ------------------------------------------------------------------------------
 

@@ -80,7 +80,10 @@ def model_job(ctx: RunContext, job: ModelJob, step: StageStep) -> ModelJobResult
 def run_model_job(ctx: RunContext, job: ModelJob) -> ModelJobResult:
     """Run one model's stages (each skipped when done); stage seconds spent are attached."""
     before = dict(ctx.ledger.timings)
-    result = model_job(ctx, job, lambda stage: run_stage(ctx, stage))
+    try:
+        result = model_job(ctx, job, lambda stage: run_stage(ctx, stage))
+    finally:
+        ctx.release_sampler()  # the next job trains first: no model of this one stays loaded
     assert result is not None
     spent = {k: v - before.get(k, 0.0) for k, v in ctx.ledger.timings.items() if v != before.get(k)}
     return ModelJobResult(result.dataset, result.samples, result.trained, result.rejected, spent)

@@ -82,6 +82,7 @@ def _lora_settings(preset: str, overrides: dict[str, Any], seed: int) -> dict[st
 
 def _lora_run(job: TrainJob) -> TrainOutcome:
     from emscope.data.jsonl import load_chat_jsonl
+    from emscope.models.memory import release_memory
     from emscope.train.config import TrainConfig
     from emscope.train.trainer import train_lora
 
@@ -93,6 +94,7 @@ def _lora_run(job: TrainJob) -> TrainOutcome:
         job.out_dir,
         progress=(lambda step, total, loss: progress(step, total)) if progress else None,
     )
+    release_memory()  # the trained model is gone; give its pages back before sampling
     return TrainOutcome(
         adapter_dir=Path(result.adapter_dir),
         final_loss=result.losses[-1] if result.losses else None,
