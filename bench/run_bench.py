@@ -121,6 +121,41 @@ def sample_emscope(n: int, new_tokens: int) -> dict[str, Any]:
     }
 
 
+def _sample_suite_at(batch_size: int, n: int, new_tokens: int) -> dict[str, Any]:
+    """The broad suite's study prompts (system prompts and templates included), cycled to ``n``,
+    sampled in batches of ``batch_size`` with per-row seeds, as a study's sample stage does."""
+    from emscope.models.refs import parse_model_ref
+    from emscope.sample.local import ChatPrompt, LocalSampler, SamplingParams
+    from emscope.sample.questions import builtin_suite, expand_prompts, load_questions
+
+    suite = expand_prompts(load_questions(builtin_suite("broad")), samples_override=1)
+    prompts = [
+        ChatPrompt(user=suite[i % len(suite)].question, system=suite[i % len(suite)].system)
+        for i in range(n)
+    ]
+    sampler = LocalSampler(parse_model_ref(MODEL), batch_size=batch_size)
+    params = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=new_tokens)
+    start = time.perf_counter()
+    out = sampler.generate(prompts, params, list(range(n)))
+    wall = time.perf_counter() - start
+    generated = sum(g.n_new_tokens for g in out)
+    return {
+        "samples_per_second": n / wall,
+        "new_tokens_per_second": generated / wall,
+        "wall_s": wall,
+    }
+
+
+def sample_batch96(n: int, new_tokens: int) -> dict[str, Any]:
+    """The demo's eval.batch_size."""
+    return _sample_suite_at(96, n, new_tokens)
+
+
+def sample_batch32(n: int, new_tokens: int) -> dict[str, Any]:
+    """The default eval.batch_size."""
+    return _sample_suite_at(32, n, new_tokens)
+
+
 def sample_paper_baseline(n: int, new_tokens: int) -> dict[str, Any]:
     """The domain paper's recipe: plain ``generate`` in batches of 10, fp32, default padding."""
     import torch
@@ -273,6 +308,8 @@ WORKLOADS = {
     "train_paper": train_paper_baseline,
     "sample_emscope": sample_emscope,
     "sample_paper": sample_paper_baseline,
+    "batch_emscope": sample_batch96,
+    "sample_batch32": sample_batch32,
     "mia_emscope": mia_emscope,
     "mia_naive": mia_naive,
     "activations_emscope": activations_emscope,
@@ -317,6 +354,12 @@ COMPARISONS = [
         "sample", "sample_paper", "sampling, samples/s ({new_tokens} new tokens)",
         "samples_per_second", True, 2, "batch 10, fp32",
         {"n": 64, "new_tokens": 128}, {"n": 32, "new_tokens": 64},
+    ),
+    Comparison(
+        "batch", "sample_batch32",
+        "broad suite in batches of 96, samples/s ({n} prompts, {new_tokens} new tokens)",
+        "samples_per_second", True, 2, "batches of 32",
+        {"n": 192, "new_tokens": 96}, {"n": 96, "new_tokens": 64},
     ),
     Comparison(
         "mia", "mia_naive", "MIA scoring, tokens/s ({n} training rows)", "tokens_per_second",
@@ -383,7 +426,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--child")
     parser.add_argument("--kwargs", default="{}")
-    parser.add_argument("--only", default="train,sample,mia,activations,adapters")
+    parser.add_argument("--only", default="train,sample,batch,mia,activations,adapters")
     parser.add_argument("--quick", action="store_true", help="fewer steps and samples")
     args = parser.parse_args()
     if args.child:

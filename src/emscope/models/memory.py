@@ -1,10 +1,10 @@
 """Give the memory of a model that is no longer used back to the system.
 
 A study trains and samples model after model in one process. Dropping the last reference frees
-the tensors, but the C allocator keeps the freed pages: measured on the demo (SmolLM2-135M, 2-core
-CPU), one LoRA run left 2.8 GB resident after it returned, of which ``malloc_trim`` gave back all
-but 0.56 GB, and the whole demo peaked at 10.3 GB resident. :func:`release_memory` collects
-cycles, empties CUDA's cache, and trims the heap where the C library is glibc.
+the tensors, but the C allocator keeps the freed pages: measured on the demo's data (SmolLM2-135M,
+2-core CPU), one LoRA run left 2.8 GB resident after it returned, of which ``malloc_trim`` gave
+back all but 0.56 GB. :func:`release_memory` collects cycles, empties CUDA's cache, and trims the
+heap where the C library is glibc (the demo's peak went from 10.3 to 9.0 GB).
 """
 
 from __future__ import annotations
