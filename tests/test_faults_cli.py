@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from emscope.cli import app
 from emscope.commands.failures import describe_failure, set_debug
 from emscope.train.checkpoint import CheckpointMismatchError, check_fingerprint
+from fault_checks import emscope
+from fault_checks import one_error as one_error_line
 from test_judgecli_compare import make_run
 
 runner = CliRunner()
+# Every CLI error here also says what to do next.
+one_error = partial(one_error_line, hint=True)
 GOOD_ROW = {
     "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
 }
@@ -30,24 +34,6 @@ PROMPTS = '{aligned: "{question} {answer}", coherent: "{question} {answer}"}'
 @pytest.fixture(autouse=True)
 def no_debug() -> None:
     set_debug(False)
-
-
-def emscope(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def one_error(args: list[str], *expected: str) -> str:
-    """Run ``emscope args``; assert exit 2, one error line holding ``expected``, no traceback."""
-    code, output = emscope(*args)
-    errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert code == 2, output
-    assert len(errors) == 1, output
-    assert "Traceback" not in output, output
-    assert "hint:" in output, output
-    for text in expected:
-        assert text in errors[0], output
-    return errors[0]
 
 
 def write_jsonl(path: Path, text: str | bytes) -> Path:

@@ -28,6 +28,7 @@ from emscope.sample.records import SampleRecord
 from emscope.sample.runner import sample_answers
 from emscope.secrets import redact, strip_userinfo
 from emscope.store import JsonlStore
+from fault_checks import files_holding
 from test_http_fake_server import FakeChatServer, Reply, completion, eval_prompts
 from test_judgecli_compare import make_run
 
@@ -58,16 +59,6 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def with_credentials(base_url: str) -> str:
     return base_url.replace("http://", f"http://judge-user:{PASSWORD}@")
-
-
-def files_holding(secret: str, *roots: Path) -> list[Path]:
-    """Every file under ``roots`` whose bytes contain ``secret`` (SQLite databases included)."""
-    return [
-        path
-        for root in roots
-        for path in root.rglob("*")
-        if path.is_file() and secret.encode() in path.read_bytes()
-    ]
 
 
 def test_a_spec_for_another_host_never_sends_the_openai_key(server: FakeChatServer) -> None:

@@ -22,10 +22,9 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from emscope.cli import app
 from emscope.commands.failures import set_debug
+from fault_checks import emscope, files_holding, one_error
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 STUDY: dict[str, Any] = {
@@ -53,27 +52,10 @@ def write_study(path: Path, **changes: Any) -> Path:
     return path
 
 
-def emscope(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
-
-
 def run_ok(study: Path, run_dir: Path) -> str:
     code, output = emscope("run", str(study), "--run-dir", str(run_dir))
     assert code == 0, output
     return output
-
-
-def one_error(args: list[str], *expected: str) -> str:
-    """Run ``emscope args``: exit 2, exactly one ``error:`` line holding ``expected``."""
-    code, output = emscope(*args)
-    errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert code == 2, output
-    assert len(errors) == 1, output
-    assert "Traceback" not in output, output
-    for text in expected:
-        assert text in errors[0], output
-    return errors[0]
 
 
 def tables(run_dir: Path) -> dict[str, str]:
@@ -383,15 +365,6 @@ def server() -> Any:
     fake = FakeChatServer(numbers)
     yield fake
     fake.close()
-
-
-def files_holding(secret: str, *roots: Path) -> list[Path]:
-    return [
-        path
-        for root in roots
-        for path in root.rglob("*")
-        if path.is_file() and secret.encode() in path.read_bytes()
-    ]
 
 
 def served_study(tmp_path: Path, base_url: str) -> Path:
